@@ -1,0 +1,35 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "HVKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "HVCore", targets: ["HVCore"]),
+        .executable(name: "hvkit", targets: ["hvkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // The reference core: pure Swift, no syscalls.
+        .target(name: "HVCore"),
+        .executableTarget(
+            name: "hvkit",
+            dependencies: [
+                "HVCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
+        .testTarget(
+            name: "HVCoreTests",
+            dependencies: [
+                "HVCore", "TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(name: "ProjectTests", dependencies: []),
+    ]
+)

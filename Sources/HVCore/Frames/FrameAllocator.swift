@@ -1,0 +1,70 @@
+/// The size of every frame HVKit manages.
+public let frameSize: UInt64 = 0x1000
+
+/// A linear window in which host-physical address `physicalBase + k` is
+/// host-virtual `virtualBase + k` for `k < size`. Page-table walks use it to
+/// turn table addresses into pointers with one addition.
+public struct DirectMap: @unchecked Sendable {
+    public let physicalBase: UInt64
+    public let virtualBase: UnsafeMutableRawPointer
+    public let size: UInt64
+
+    @inlinable public init(physicalBase: UInt64, virtualBase: UnsafeMutableRawPointer, size: UInt64) {
+        self.physicalBase = physicalBase
+        self.virtualBase = virtualBase
+        self.size = size
+    }
+
+    /// The pointer for `hpa`, or nil when it lies outside the window.
+    @inlinable
+    public func pointer(_ hpa: UInt64) -> UnsafeMutableRawPointer? {
+        let offset = hpa &- physicalBase
+        return offset < size ? virtualBase + Int(offset) : nil
+    }
+
+    @inlinable
+    public func physical(_ pointer: UnsafeRawPointer) -> UInt64? {
+        let offset = UInt64(UInt(bitPattern: pointer - UnsafeRawPointer(virtualBase)))
+        return pointer >= UnsafeRawPointer(virtualBase) && offset < size ? physicalBase + offset : nil
+    }
+}
+
+/// Where frames come from. The core never makes a syscall itself: memory
+/// reaches it only through an allocator (an in-process heap pool in tests,
+/// an mmap pool when guests run on KVM).
+///
+/// The raw calls hand out addresses; `PhysFrame` is the owning wrapper that
+/// frees on drop. Implementations are thread-safe.
+public protocol FrameAllocator: AnyObject, Sendable {
+    /// One 4 KiB frame. Its contents are unspecified.
+    func allocateFrame() throws(FrameError) -> HostPhysAddr
+    /// `count` physically contiguous frames starting at a multiple of `alignment`.
+    func allocateContiguous(count: Int, alignment: UInt64) throws(FrameError) -> HostPhysAddr
+    /// Exactly the frames `[start, start + count * 4 KiB)`, for identity maps.
+    func allocate(at start: HostPhysAddr, count: Int) throws(FrameError)
+    /// Returns frames. Freeing a frame that is not allocated is a program
+    /// error and traps: it would hand one frame to two owners.
+    func free(_ start: HostPhysAddr, count: Int)
+    /// The window through which every frame of this allocator can be touched.
+    var directMap: DirectMap { get }
+    /// Frames not handed out.
+    var freeFrameCount: Int { get }
+}
+
+extension FrameAllocator {
+    public func hostVirtual(_ hpa: HostPhysAddr) -> UnsafeMutableRawPointer? {
+        directMap.pointer(hpa.raw)
+    }
+
+    public func hostPhysical(_ pointer: UnsafeRawPointer) -> HostPhysAddr? {
+        directMap.physical(pointer).map(HostPhysAddr.init)
+    }
+
+    /// Fills `count` frames at `start` with zero bytes.
+    public func zero(_ start: HostPhysAddr, count: Int) {
+        guard let p = hostVirtual(start) else {
+            preconditionFailure("zeroing \(start), which this allocator does not map")
+        }
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: count * Int(frameSize))
+    }
+}

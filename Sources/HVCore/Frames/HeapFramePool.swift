@@ -1,0 +1,93 @@
+import Synchronization
+
+/// An in-process frame pool over one aligned heap block. Host-physical
+/// addresses are `physicalBase + offset`; the base is non-zero so that a
+/// forgotten translation (address 0) can never look like a real frame.
+public final class HeapFramePool: FrameAllocator {
+    public let physicalBase: HostPhysAddr
+    public let capacityFrames: Int
+    public let directMap: DirectMap
+    private let bitmap: Mutex<FrameBitmap>
+
+    /// - Parameters:
+    ///   - capacity: bytes, a positive multiple of 4 KiB.
+    ///   - physicalBase: non-zero and 1 GiB aligned, so 2 MiB and 1 GiB
+    ///     alignments in host-physical terms can be met.
+    public init(capacity: UInt64, physicalBase: HostPhysAddr = HostPhysAddr(0x1_0000_0000)) {
+        precondition(capacity > 0 && capacity % frameSize == 0, "pool capacity must be a positive multiple of 4 KiB")
+        precondition(physicalBase.raw != 0 && physicalBase.isAligned(to: .size1G), "pool base must be non-zero and 1 GiB aligned")
+        precondition(!physicalBase.raw.addingReportingOverflow(capacity).overflow, "pool end overflows")
+        self.physicalBase = physicalBase
+        capacityFrames = Int(capacity / frameSize)
+        // SAFETY: the block lives until deinit; 2 MiB alignment lets the host
+        // back 2 MiB frames with huge pages.
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity), alignment: Int(PageSize.size2M.bytes))
+        directMap = DirectMap(physicalBase: physicalBase.raw, virtualBase: memory, size: capacity)
+        bitmap = Mutex(FrameBitmap(frameCount: capacityFrames))
+    }
+
+    deinit { directMap.virtualBase.deallocate() }
+
+    public var freeFrameCount: Int { bitmap.withLock { $0.freeCount } }
+
+    /// Touches every byte once, so that later timing sees no host page faults.
+    public func prefault() {
+        directMap.virtualBase.initializeMemory(as: UInt8.self, repeating: 0, count: capacityFrames * Int(frameSize))
+    }
+
+    private func address(ofFrame index: Int) -> HostPhysAddr {
+        HostPhysAddr(physicalBase.raw + UInt64(index) * frameSize)
+    }
+
+    public func allocateFrame() throws(FrameError) -> HostPhysAddr {
+        let index = bitmap.withLock { $0.takeOne() }
+        guard let index else { throw .outOfMemory(requestedFrames: 1, freeFrames: 0) }
+        return address(ofFrame: index)
+    }
+
+    public func allocateContiguous(count: Int, alignment: UInt64) throws(FrameError) -> HostPhysAddr {
+        guard count > 0 else { throw .invalidCount(count) }
+        guard alignment >= frameSize, alignment & (alignment - 1) == 0 else { throw .invalidAlignment(alignment) }
+        // The base is 1 GiB aligned, so frame-index alignment is address alignment up to 1 GiB.
+        let step = Int(min(alignment, PageSize.size1G.bytes) / frameSize)
+        let result: Result<Int, FrameError> = bitmap.withLock { map in
+            guard let start = map.findRun(count, alignment: step) else {
+                return .failure(.outOfMemory(requestedFrames: count, freeFrames: map.freeCount))
+            }
+            map.set(start, count, used: true)
+            return .success(start)
+        }
+        let start = try result.get()
+        let hpa = address(ofFrame: start)
+        guard hpa.raw % alignment == 0 else {
+            free(hpa, count: count)
+            throw .outOfMemory(requestedFrames: count, freeFrames: freeFrameCount)
+        }
+        return hpa
+    }
+
+    public func allocate(at start: HostPhysAddr, count: Int) throws(FrameError) {
+        guard count > 0 else { throw .invalidCount(count) }
+        guard let offset = start.distance(from: physicalBase), offset % frameSize == 0,
+              offset / frameSize < UInt64(capacityFrames)
+        else { throw .unavailable(at: start, frames: count) }
+        let index = Int(offset / frameSize)
+        let taken = bitmap.withLock { map -> Bool in
+            guard map.isFree(index, count) else { return false }
+            map.set(index, count, used: true)
+            return true
+        }
+        if !taken { throw .unavailable(at: start, frames: count) }
+    }
+
+    public func free(_ start: HostPhysAddr, count: Int) {
+        guard let offset = start.distance(from: physicalBase), offset % frameSize == 0 else {
+            preconditionFailure("freeing \(start), which this pool never handed out")
+        }
+        let index = Int(offset / frameSize)
+        bitmap.withLock { map in
+            precondition(map.isAllUsed(index, count), "double free or foreign frame: \(count) frame(s) at \(start)")
+            map.set(index, count, used: false)
+        }
+    }
+}

@@ -1,0 +1,490 @@
+/// A nested (second-stage) page table in real hardware layout, generic over
+/// its entry format. It owns its table frames (and frees them when dropped or
+/// when they become empty); the data frames its leaves point at belong to
+/// whoever mapped them.
+///
+/// Not thread-safe by itself: an address space serialises access with its lock.
+public final class NestedPageTable<Format: PageTableFormat> {
+    public let allocator: any FrameAllocator
+    @usableFromInline let directMap: DirectMap
+    public let root: HostPhysAddr
+    /// Every table frame this table owns, the root included.
+    public private(set) var tableFrames: Set<UInt64>
+    public private(set) var pendingInvalidations: [Invalidation] = []
+
+    public init(allocator: any FrameAllocator) throws(PageTableError) {
+        self.allocator = allocator
+        directMap = allocator.directMap
+        let root: HostPhysAddr
+        do { root = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
+        self.root = root
+        tableFrames = [root.raw]
+    }
+
+    deinit {
+        for frame in tableFrames { allocator.free(HostPhysAddr(frame), count: 1) }
+    }
+
+    public var rootLevel: Int { Format.levels - 1 }
+    public var tableFrameCount: Int { tableFrames.count }
+
+    /// Returns and clears the invalidations recorded since the last call.
+    public func takePendingInvalidations() -> [Invalidation] {
+        defer { pendingInvalidations.removeAll() }
+        return pendingInvalidations
+    }
+
+    // MARK: Entry access
+
+    @usableFromInline
+    func table(_ hpa: UInt64) -> UnsafeMutablePointer<UInt64> {
+        guard let p = directMap.pointer(hpa) else {
+            preconditionFailure("table frame \(hex(hpa)) is outside the allocator's window")
+        }
+        return p.assumingMemoryBound(to: UInt64.self)
+    }
+
+    private func newTable() throws(PageTableError) -> UInt64 {
+        let hpa: HostPhysAddr
+        do { hpa = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
+        tableFrames.insert(hpa.raw)
+        return hpa.raw
+    }
+
+    private func freeTable(_ hpa: UInt64) {
+        precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
+        PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator).fill(0)  // dropped: frame returned
+    }
+
+    /// Frees a table and every table below it.
+    private func freeSubtree(_ hpa: UInt64, level: Int) {
+        if level > 0 {
+            let t = table(hpa)
+            for i in 0..<Format.entriesPerTable {
+                let e = t[i]
+                if Format.isPresent(e) && !Format.isLeaf(e, level: level) {
+                    freeSubtree(Format.tableAddress(e), level: level - 1)
+                }
+            }
+        }
+        freeTable(hpa)
+    }
+
+    private func isEmpty(_ hpa: UInt64) -> Bool {
+        let t = table(hpa)
+        for i in 0..<Format.entriesPerTable where t[i] != 0 { return false }
+        return true
+    }
+
+    // MARK: Validation
+
+    private func checkRange(_ gpa: GuestPhysAddr, _ size: UInt64) throws(PageTableError) {
+        if size == 0 { throw .emptyRange(gpa) }
+        if !gpa.isAligned(to: .size4K) { throw .unaligned(what: "guest address", address: gpa.raw, alignment: frameSize) }
+        if !Kernels.isAligned(size, mask: PageSize.size4K.mask) {
+            throw .unaligned(what: "size", address: size, alignment: frameSize)
+        }
+        let limit = UInt64(1) << UInt64(Format.guestAddressBits)
+        if gpa.raw >= limit || size > limit - gpa.raw {
+            throw .guestAddressOutOfRange(start: gpa, size: size, addressBits: Format.guestAddressBits)
+        }
+    }
+
+    // MARK: Map
+
+    /// Maps one page of `size` at `gpa` to `hpa`.
+    public func map(_ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: PageSize, flags: MappingFlags) throws(PageTableError) {
+        if !gpa.isAligned(to: size) { throw .unaligned(what: "guest address", address: gpa.raw, alignment: size.bytes) }
+        if !hpa.isAligned(to: size) { throw .unaligned(what: "host address", address: hpa.raw, alignment: size.bytes) }
+        try mapRegion(gpa, to: hpa, size: size.bytes, flags: flags, largest: size, smallest: size)
+    }
+
+    /// Maps `[gpa, gpa + size)` to `[hpa, hpa + size)`, each step with the
+    /// largest leaf that both sides' alignment and the bytes left allow
+    /// (4 KiB only when `allowHuge` is false). All or nothing: on any error
+    /// the table is exactly as before and no frame is kept.
+    public func mapRegion(
+        _ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags, allowHuge: Bool = true
+    ) throws(PageTableError) {
+        try mapRegion(gpa, to: hpa, size: size, flags: flags, largest: allowHuge ? .size1G : .size4K, smallest: .size4K)
+    }
+
+    private func mapRegion(
+        _ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags,
+        largest: PageSize, smallest: PageSize
+    ) throws(PageTableError) {
+        try Format.validate(flags)
+        try checkRange(gpa, size)
+        if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw, alignment: frameSize) }
+        let hostLimit = UInt64(1) << UInt64(Format.hostAddressBits)
+        if hpa.raw >= hostLimit || size > hostLimit - hpa.raw {
+            throw .hostAddressOutOfRange(start: hpa, size: size, addressBits: Format.hostAddressBits)
+        }
+
+        var done: UInt64 = 0
+        // The last table written into, reused while the next leaf falls in it.
+        var cached: (table: UnsafeMutablePointer<UInt64>, level: Int, start: UInt64, end: UInt64)?
+        do throws(PageTableError) {
+            while done < size {
+                let g = gpa.raw + done, h = hpa.raw + done, remaining = size - done
+                var level = largest.level
+                while level > smallest.level {
+                    let mask = Format.span(level: level) - 1
+                    if Format.leafAllowed(level: level),
+                       Kernels.hugePageEligible(gpa: g, hpa: h, remaining: remaining, mask: mask) { break }
+                    level -= 1
+                }
+                let t: UnsafeMutablePointer<UInt64>
+                if let c = cached, c.level == level, g >= c.start, g < c.end {
+                    t = c.table
+                } else {
+                    t = try walkCreating(g, to: level)
+                    let tableSpan = Format.span(level: level + 1)
+                    let start = g & ~(tableSpan - 1)
+                    cached = (t, level, start, start + tableSpan)
+                }
+                let slot = Format.index(g, level: level)
+                if t[slot] != 0 { throw PageTableError.alreadyMapped(GuestPhysAddr(g)) }
+                t[slot] = Format.encodeLeaf(hpa: h, flags: flags, level: level)
+                done += Format.span(level: level)
+            }
+        } catch {
+            // Everything in [gpa, gpa + done) was empty before and is whole
+            // leaves now, so removing it cannot need a split (or a frame).
+            if done > 0 { removeRange(gpa.raw, gpa.raw + done) }
+            pruneEmptyTables(along: gpa.raw + done)
+            throw error
+        }
+    }
+
+    /// The table at `level` on the path of `gpa`, creating missing tables.
+    /// Throws `alreadyMapped` when a leaf above `level` covers `gpa`.
+    private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> UnsafeMutablePointer<UInt64> {
+        var hpa = root.raw
+        var l = rootLevel
+        while l > level {
+            let t = table(hpa)
+            let slot = Format.index(gpa, level: l)
+            let e = t[slot]
+            if !Format.isPresent(e) {
+                let child = try newTable()
+                t[slot] = Format.encodeTable(child)
+                hpa = child
+            } else if Format.isLeaf(e, level: l) {
+                throw .alreadyMapped(GuestPhysAddr(gpa & ~(Format.span(level: l) - 1)))
+            } else {
+                hpa = Format.tableAddress(e)
+            }
+            l -= 1
+        }
+        return table(hpa)
+    }
+
+    /// Frees the empty non-root tables on the path of `gpa`, bottom up.
+    private func pruneEmptyTables(along gpa: UInt64) {
+        guard gpa >> UInt64(Format.guestAddressBits) == 0 else { return }
+        var path: [(parent: UInt64, slot: Int, child: UInt64, level: Int)] = []
+        var hpa = root.raw
+        var l = rootLevel
+        while l > 0 {
+            let slot = Format.index(gpa, level: l)
+            let e = table(hpa)[slot]
+            guard Format.isPresent(e), !Format.isLeaf(e, level: l) else { break }
+            let child = Format.tableAddress(e)
+            path.append((hpa, slot, child, l - 1))
+            hpa = child
+            l -= 1
+        }
+        for step in path.reversed() {
+            guard isEmpty(step.child) else { break }
+            table(step.parent)[step.slot] = 0
+            freeTable(step.child)
+        }
+    }
+
+    // MARK: Unmap
+
+    /// Removes every leaf in `[gpa, gpa + size)`; holes are skipped. Huge
+    /// leaves that straddle an edge are split first so the part outside
+    /// stays mapped exactly as before. Tables that become empty are freed.
+    /// Returns the number of bytes that were mapped and now are not.
+    @discardableResult
+    public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(PageTableError) -> UInt64 {
+        try checkRange(gpa, size)
+        let start = gpa.raw, end = gpa.raw + size
+        try splitEdges(start, end)
+        let removed = removeRange(start, end)
+        if removed > 0 {
+            pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .unmap))
+        }
+        return removed
+    }
+
+    /// Splits the huge leaves that straddle `start` or `end`. All or nothing.
+    private func splitEdges(_ start: UInt64, _ end: UInt64) throws(PageTableError) {
+        var undo: [SplitRecord] = []
+        do throws(PageTableError) {
+            try splitAround(start, &undo)
+            try splitAround(end, &undo)
+        } catch {
+            for record in undo.reversed() {
+                table(record.parent)[record.slot] = record.oldEntry
+                freeTable(record.newTable)
+            }
+            throw error
+        }
+    }
+
+    private struct SplitRecord {
+        let parent: UInt64
+        let slot: Int
+        let oldEntry: UInt64
+        let newTable: UInt64
+    }
+
+    /// Makes `boundary` the start of a leaf (or of a hole) by splitting every
+    /// huge leaf that contains it without starting at it.
+    private func splitAround(_ boundary: UInt64, _ undo: inout [SplitRecord]) throws(PageTableError) {
+        guard boundary >> UInt64(Format.guestAddressBits) == 0 else { return }
+        var hpa = root.raw
+        var l = rootLevel
+        while l > 0 {
+            let t = table(hpa)
+            let slot = Format.index(boundary, level: l)
+            let e = t[slot]
+            if !Format.isPresent(e) { return }
+            if Format.isLeaf(e, level: l) {
+                let span = Format.span(level: l)
+                if boundary & (span - 1) == 0 { return }
+                let child = try newTable()
+                let childTable = table(child)
+                let base = Format.leafAddress(e, level: l)
+                let flags = Format.leafFlags(e)
+                let childSpan = Format.span(level: l - 1)
+                for i in 0..<Format.entriesPerTable {
+                    childTable[i] = Format.encodeLeaf(hpa: base + UInt64(i) * childSpan, flags: flags, level: l - 1)
+                }
+                undo.append(SplitRecord(parent: hpa, slot: slot, oldEntry: e, newTable: child))
+                t[slot] = Format.encodeTable(child)
+                hpa = child
+            } else {
+                hpa = Format.tableAddress(e)
+            }
+            l -= 1
+        }
+    }
+
+    /// Clears every leaf inside `[start, end)`, which must not cut a leaf, and
+    /// frees tables that become empty. Returns the bytes removed.
+    @discardableResult
+    private func removeRange(_ start: UInt64, _ end: UInt64) -> UInt64 {
+        removeRange(in: root.raw, level: rootLevel, tableBase: 0, start, end)
+    }
+
+    private func removeRange(in hpa: UInt64, level: Int, tableBase: UInt64, _ start: UInt64, _ end: UInt64) -> UInt64 {
+        let t = table(hpa)
+        let span = Format.span(level: level)
+        let first = Int((max(start, tableBase) - tableBase) / span)
+        let last = Int((min(end, tableBase + span * UInt64(Format.entriesPerTable)) - 1 - tableBase) / span)
+        var removed: UInt64 = 0
+        for slot in first...last {
+            let e = t[slot]
+            if !Format.isPresent(e) { continue }
+            let entryStart = tableBase + UInt64(slot) * span
+            if Format.isLeaf(e, level: level) {
+                precondition(entryStart >= start && entryStart + span <= end, "removeRange would cut a leaf")
+                t[slot] = 0
+                removed += span
+                continue
+            }
+            let child = Format.tableAddress(e)
+            if entryStart >= start && entryStart + span <= end {
+                removed += mappedBytes(in: child, level: level - 1)
+                t[slot] = 0
+                freeSubtree(child, level: level - 1)
+            } else {
+                removed += removeRange(in: child, level: level - 1, tableBase: entryStart, start, end)
+                if isEmpty(child) {
+                    t[slot] = 0
+                    freeTable(child)
+                }
+            }
+        }
+        return removed
+    }
+
+    private func mappedBytes(in hpa: UInt64, level: Int) -> UInt64 {
+        let t = table(hpa)
+        var total: UInt64 = 0
+        for i in 0..<Format.entriesPerTable {
+            let e = t[i]
+            guard Format.isPresent(e) else { continue }
+            total += Format.isLeaf(e, level: level) ? Format.span(level: level) : mappedBytes(in: Format.tableAddress(e), level: level - 1)
+        }
+        return total
+    }
+
+    // MARK: Protect
+
+    /// Gives every leaf in `[gpa, gpa + size)` the flags `flags`; holes are
+    /// skipped. Huge leaves straddling an edge are split first. Records an
+    /// invalidation when any access was removed or the memory type changed.
+    /// Returns the bytes whose flags were rewritten.
+    @discardableResult
+    public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(PageTableError) -> UInt64 {
+        try Format.validate(flags)
+        try checkRange(gpa, size)
+        let start = gpa.raw, end = gpa.raw + size
+        try splitEdges(start, end)
+        var narrowed = false
+        var touched: UInt64 = 0
+        forEachLeafEntry(start, end) { entry, level in
+            let old = Format.leafFlags(entry.pointee)
+            let cacheBits: MappingFlags = [.device, .uncached]
+            if !flags.isSuperset(of: old.intersection(.rwx))
+                || old.intersection(cacheBits).isEmpty != flags.intersection(cacheBits).isEmpty {
+                narrowed = true
+            }
+            entry.pointee = Format.encodeLeaf(hpa: Format.leafAddress(entry.pointee, level: level), flags: flags, level: level)
+            touched += Format.span(level: level)
+        }
+        if narrowed {
+            pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .protect))
+        }
+        return touched
+    }
+
+    /// Calls `body` with a pointer to each present leaf entry in `[start, end)`.
+    private func forEachLeafEntry(
+        _ start: UInt64, _ end: UInt64, _ body: (UnsafeMutablePointer<UInt64>, Int) -> Void
+    ) {
+        func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
+            let t = table(hpa)
+            let span = Format.span(level: level)
+            let first = Int((max(start, tableBase) - tableBase) / span)
+            let last = Int((min(end, tableBase + span * UInt64(Format.entriesPerTable)) - 1 - tableBase) / span)
+            for slot in first...last {
+                let e = t[slot]
+                guard Format.isPresent(e) else { continue }
+                let entryStart = tableBase + UInt64(slot) * span
+                if Format.isLeaf(e, level: level) {
+                    body(t + slot, level)
+                } else {
+                    visit(Format.tableAddress(e), level - 1, entryStart)
+                }
+            }
+        }
+        visit(root.raw, rootLevel, 0)
+    }
+
+    // MARK: Query
+
+    /// What `gpa` maps to, or nil when it is unmapped or out of range.
+    @inlinable
+    public func query(_ gpa: GuestPhysAddr) -> Translation? {
+        let g = gpa.raw
+        guard g >> UInt64(Format.guestAddressBits) == 0 else { return nil }
+        var hpa = root.raw
+        var level = Format.levels - 1
+        while true {
+            let e = table(hpa)[Format.index(g, level: level)]
+            guard Format.isPresent(e) else { return nil }
+            if Format.isLeaf(e, level: level) {
+                let mask = Format.span(level: level) - 1
+                return Translation(
+                    hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
+                    flags: Format.leafFlags(e),
+                    pageSize: PageSize(level: level)!,
+                    leafStart: GuestPhysAddr(g & ~mask))
+            }
+            hpa = Format.tableAddress(e)
+            level -= 1
+        }
+    }
+
+    /// Every leaf in guest-address order.
+    public func forEachLeaf(_ body: (Leaf) -> Void) {
+        func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
+            let t = table(hpa)
+            let span = Format.span(level: level)
+            for slot in 0..<Format.entriesPerTable {
+                let e = t[slot]
+                guard Format.isPresent(e) else { continue }
+                let g = tableBase + UInt64(slot) * span
+                if Format.isLeaf(e, level: level) {
+                    body(Leaf(gpa: GuestPhysAddr(g), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
+                              pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
+                } else {
+                    visit(Format.tableAddress(e), level - 1, g)
+                }
+            }
+        }
+        visit(root.raw, rootLevel, 0)
+    }
+
+    public var leaves: [Leaf] {
+        var result: [Leaf] = []
+        forEachLeaf { result.append($0) }
+        return result
+    }
+
+    /// Total bytes mapped.
+    public var mappedBytes: UInt64 { mappedBytes(in: root.raw, level: rootLevel) }
+
+    // MARK: Invariants
+
+    /// Every broken structural invariant, in words; empty when the table is sound.
+    public func invariantViolations() -> [String] {
+        var problems: [String] = []
+        var seen = Set<UInt64>()
+        func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
+            if !seen.insert(hpa).inserted { problems.append("table \(hex(hpa)) is referenced twice"); return }
+            if !tableFrames.contains(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
+            if hpa & (frameSize - 1) != 0 { problems.append("table \(hex(hpa)) is not 4 KiB aligned") }
+            if hpa != root.raw && isEmpty(hpa) { problems.append("table \(hex(hpa)) at level \(level) is empty but not freed") }
+            let t = table(hpa)
+            let span = Format.span(level: level)
+            for slot in 0..<Format.entriesPerTable {
+                let e = t[slot]
+                if e == 0 { continue }
+                let g = tableBase + UInt64(slot) * span
+                if !Format.isPresent(e) {
+                    problems.append("entry for \(hex(g)) at level \(level) is non-zero but not present: \(hex(e))")
+                } else if Format.isLeaf(e, level: level) {
+                    if !Format.leafAllowed(level: level) { problems.append("leaf at level \(level) for \(hex(g))") }
+                    if !Format.leafWellFormed(e, level: level) {
+                        problems.append("leaf for \(hex(g)) at level \(level) is malformed: \(hex(e))")
+                    }
+                    let h = Format.leafAddress(e, level: level)
+                    if h & (span - 1) != 0 || g & (span - 1) != 0 {
+                        problems.append("leaf \(hex(g)) -> \(hex(h)) is not aligned to \(hex(span))")
+                    }
+                } else {
+                    if level == 0 { problems.append("table entry at level 0 for \(hex(g))") ; continue }
+                    if !Format.tableWellFormed(e) { problems.append("table entry for \(hex(g)) is malformed: \(hex(e))") }
+                    visit(Format.tableAddress(e), level - 1, g)
+                }
+            }
+        }
+        visit(root.raw, rootLevel, 0)
+        let leaked = tableFrames.subtracting(seen)
+        if !leaked.isEmpty { problems.append("\(leaked.count) owned table frame(s) unreachable: \(leaked.sorted().prefix(4).map(hex))") }
+        return problems
+    }
+
+    /// Traps when an invariant is broken (swift-collections style).
+    public func _checkInvariants() {
+        let problems = invariantViolations()
+        precondition(problems.isEmpty, "page table invariants broken:\n" + problems.joined(separator: "\n"))
+    }
+}
+
+extension NestedPageTable where Format == EPTFormat {
+    /// The EPT pointer for this table: memory type WB, 4-level walk, optional
+    /// accessed/dirty flags.
+    public func eptPointer(accessedDirty: Bool = false) -> UInt64 {
+        Kernels.eptPointer(root: root.raw, memoryType: EPTBits.memoryTypeWB, walkLength: 4, accessedDirty: accessedDirty)
+    }
+}
+
+public typealias EPTPageTable = NestedPageTable<EPTFormat>

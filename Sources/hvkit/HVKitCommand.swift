@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct HVKitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hvkit",
+        abstract: "A checked hypervisor memory core: nested page tables, guest address spaces, proofs.",
+        subcommands: [DemoCommand.self]
+    )
+}

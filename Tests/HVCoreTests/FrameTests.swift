@@ -1,0 +1,143 @@
+import HVCore
+import Testing
+
+@Suite("Frames: heap pool, tracking allocator, PhysFrame")
+struct FrameTests {
+    @Test func poolHandsOutDistinctFramesAndTakesThemBack() throws {
+        let pool = HeapFramePool(capacity: 64 * frameSize)
+        var seen = Set<UInt64>()
+        for _ in 0..<64 {
+            let f = try pool.allocateFrame()
+            #expect(f.raw >= pool.physicalBase.raw && f.raw < pool.physicalBase.raw + 64 * frameSize)
+            #expect(f.isAligned(to: .size4K))
+            #expect(seen.insert(f.raw).inserted)
+        }
+        #expect(pool.freeFrameCount == 0)
+        #expect(throws: FrameError.outOfMemory(requestedFrames: 1, freeFrames: 0)) { try pool.allocateFrame() }
+        for f in seen { pool.free(HostPhysAddr(f), count: 1) }
+        #expect(pool.freeFrameCount == 64)
+    }
+
+    @Test func poolBaseIsNonZero() {
+        let pool = HeapFramePool(capacity: frameSize)
+        #expect(pool.physicalBase.raw != 0)
+    }
+
+    @Test func contiguousAlignedAllocation() throws {
+        let pool = HeapFramePool(capacity: 8 * PageSize.size2M.bytes)
+        let first = try pool.allocateFrame()  // breaks the first 2 MiB run
+        let run = try pool.allocateContiguous(count: 512, alignment: PageSize.size2M.bytes)
+        #expect(run.isAligned(to: .size2M))
+        #expect(run.raw >= first.raw + PageSize.size2M.bytes - frameSize)
+        #expect(pool.freeFrameCount == 8 * 512 - 513)
+        #expect(throws: FrameError.invalidAlignment(0x1800)) { try pool.allocateContiguous(count: 2, alignment: 0x1800) }
+        #expect(throws: FrameError.invalidCount(0)) { try pool.allocateContiguous(count: 0, alignment: frameSize) }
+        #expect(throws: FrameError.self) { try pool.allocateContiguous(count: 8 * 512, alignment: frameSize) }
+        pool.free(run, count: 512)
+        pool.free(first, count: 1)
+        #expect(pool.freeFrameCount == 8 * 512)
+    }
+
+    @Test func allocateAtAddress() throws {
+        let pool = HeapFramePool(capacity: 16 * frameSize)
+        let at = HostPhysAddr(pool.physicalBase.raw + 4 * frameSize)
+        try pool.allocate(at: at, count: 4)
+        #expect(throws: FrameError.unavailable(at: at, frames: 1)) { try pool.allocate(at: at, count: 1) }
+        #expect(throws: FrameError.self) { try pool.allocate(at: HostPhysAddr(pool.physicalBase.raw - frameSize), count: 1) }
+        #expect(throws: FrameError.self) { try pool.allocate(at: HostPhysAddr(pool.physicalBase.raw + 15 * frameSize), count: 2) }
+        #expect(throws: FrameError.self) { try pool.allocate(at: HostPhysAddr(pool.physicalBase.raw + 1), count: 1) }
+        pool.free(at, count: 4)
+        #expect(pool.freeFrameCount == 16)
+    }
+
+    @Test func directMapTranslatesBothWays() throws {
+        let pool = HeapFramePool(capacity: 4 * frameSize)
+        let f = try pool.allocateFrame()
+        let p = try #require(pool.hostVirtual(f))
+        #expect(pool.hostPhysical(p) == f)
+        #expect(pool.hostPhysical(p + 17) == HostPhysAddr(f.raw + 17))
+        #expect(pool.hostVirtual(HostPhysAddr(0)) == nil)
+        #expect(pool.hostVirtual(HostPhysAddr(pool.physicalBase.raw + 4 * frameSize)) == nil)
+        pool.free(f, count: 1)
+    }
+
+    @Test func physFrameReturnsItselfWhenDropped() throws {
+        let tracker = TrackingAllocator(HeapFramePool(capacity: 8 * frameSize))
+        do {
+            let frame = try PhysFrame(allocator: tracker)
+            #expect(tracker.liveFrames == 1)
+            #expect(tracker.isLive(frame.start))
+        }
+        #expect(tracker.liveFrames == 0)
+        #expect(tracker.peakFrames == 1)
+    }
+
+    @Test func zeroedFrameIsZeroAndFillWorks() throws {
+        let pool = HeapFramePool(capacity: 2 * frameSize)
+        do {
+            let dirty = try PhysFrame(allocator: pool)
+            dirty.fill(0xAB)
+        }
+        let frame = try PhysFrame.zeroed(allocator: pool)
+        frame.withUnsafeBytes { bytes in #expect(bytes.allSatisfy { $0 == 0 }) }
+        frame.fill(0x5A)
+        frame.withUnsafeBytes { bytes in #expect(bytes.count == 4096 && bytes.allSatisfy { $0 == 0x5A }) }
+    }
+
+    @Test func intoRawAndAdoptTransferOwnership() throws {
+        let tracker = TrackingAllocator(HeapFramePool(capacity: 8 * frameSize))
+        let raw = try PhysFrame(allocator: tracker).intoRaw()
+        #expect(tracker.liveFrames == 1, "intoRaw must not free")
+        _ = PhysFrame(unsafeAdopting: raw, allocator: tracker)
+        #expect(tracker.liveFrames == 0)
+    }
+
+    @Test func contiguousAndIdentityPhysFrames() throws {
+        let tracker = TrackingAllocator(HeapFramePool(capacity: 1024 * frameSize))
+        do {
+            let big = try PhysFrame(contiguous: 512, alignment: PageSize.size2M.bytes, allocator: tracker)
+            #expect(big.start.isAligned(to: .size2M) && big.byteCount == 0x20_0000)
+            let pinned = try PhysFrame(at: HostPhysAddr(big.end.raw), count: 2, allocator: tracker)
+            #expect(pinned.start == big.end)
+            #expect(tracker.liveFrames == 514)
+        }
+        #expect(tracker.liveFrames == 0)
+    }
+
+    @Test func trackerFailsTheKthAllocation() throws {
+        let tracker = TrackingAllocator(HeapFramePool(capacity: 8 * frameSize))
+        tracker.failAllocation(after: 3)
+        let a = try tracker.allocateFrame()
+        let b = try tracker.allocateFrame()
+        #expect(throws: FrameError.injectedFailure(allocationNumber: 3)) { try tracker.allocateFrame() }
+        let c = try tracker.allocateFrame()
+        #expect(tracker.allocationCount == 4 && tracker.liveFrames == 3)
+        for f in [a, b, c] { tracker.free(f, count: 1) }
+        #expect(tracker.liveFrames == 0 && tracker.freeFrameCount == 8)
+    }
+
+    @Test func trackerTrapsOnDoubleFree() async {
+        await #expect(processExitsWith: .failure) {
+            let tracker = TrackingAllocator(HeapFramePool(capacity: 8 * frameSize))
+            let f = try! tracker.allocateFrame()
+            tracker.free(f, count: 1)
+            tracker.free(f, count: 1)
+        }
+    }
+
+    @Test func trackerTrapsOnForeignFree() async {
+        await #expect(processExitsWith: .failure) {
+            let tracker = TrackingAllocator(HeapFramePool(capacity: 8 * frameSize))
+            tracker.free(HostPhysAddr(0x1_0000_0000), count: 1)
+        }
+    }
+
+    @Test func poolTrapsOnDoubleFree() async {
+        await #expect(processExitsWith: .failure) {
+            let pool = HeapFramePool(capacity: 8 * frameSize)
+            let f = try! pool.allocateFrame()
+            pool.free(f, count: 1)
+            pool.free(f, count: 1)
+        }
+    }
+}
