@@ -38,6 +38,9 @@ public struct DirectMap: @unchecked Sendable {
 public protocol FrameAllocator: AnyObject, Sendable {
     /// One 4 KiB frame. Its contents are unspecified.
     func allocateFrame() throws(FrameError) -> HostPhysAddr
+    /// `count` frames, not necessarily contiguous, as host-physical
+    /// addresses. All or nothing: on failure none stay allocated.
+    func allocateFrames(count: Int) throws(FrameError) -> [UInt64]
     /// `count` physically contiguous frames starting at a multiple of `alignment`.
     func allocateContiguous(count: Int, alignment: UInt64) throws(FrameError) -> HostPhysAddr
     /// Exactly the frames `[start, start + count * 4 KiB)`, for identity maps.
@@ -52,6 +55,19 @@ public protocol FrameAllocator: AnyObject, Sendable {
 }
 
 extension FrameAllocator {
+    /// One call per frame, so an allocator that counts calls sees each one.
+    public func allocateFrames(count: Int) throws(FrameError) -> [UInt64] {
+        var frames: [UInt64] = []
+        frames.reserveCapacity(count)
+        do {
+            for _ in 0..<count { frames.append(try allocateFrame().raw) }
+        } catch {
+            for f in frames { free(HostPhysAddr(f), count: 1) }
+            throw error
+        }
+        return frames
+    }
+
     public func hostVirtual(_ hpa: HostPhysAddr) -> UnsafeMutableRawPointer? {
         directMap.pointer(hpa.raw)
     }

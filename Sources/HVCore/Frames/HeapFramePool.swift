@@ -45,6 +45,21 @@ public final class HeapFramePool: FrameAllocator {
         return address(ofFrame: index)
     }
 
+    /// Takes the lock once for the whole batch.
+    public func allocateFrames(count: Int) throws(FrameError) -> [UInt64] {
+        guard count > 0 else { return [] }
+        let base = physicalBase.raw
+        let result: [UInt64]? = bitmap.withLock { map in
+            guard map.freeCount >= count else { return nil }
+            return [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
+                for i in 0..<count { buffer[i] = base + UInt64(map.takeOne()!) * frameSize }
+                initialized = count
+            }
+        }
+        guard let result else { throw .outOfMemory(requestedFrames: count, freeFrames: freeFrameCount) }
+        return result
+    }
+
     public func allocateContiguous(count: Int, alignment: UInt64) throws(FrameError) -> HostPhysAddr {
         guard count > 0 else { throw .invalidCount(count) }
         guard alignment >= frameSize, alignment & (alignment - 1) == 0 else { throw .invalidAlignment(alignment) }

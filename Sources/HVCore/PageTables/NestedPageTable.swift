@@ -157,6 +157,42 @@ public final class NestedPageTable<Format: PageTableFormat> {
         }
     }
 
+    /// Maps consecutive 4 KiB pages from `gpa` to the given frames, one
+    /// frame per page, in one pass that reuses the leaf table while it can.
+    /// All or nothing, like `mapRegion`.
+    public func mapFrames(_ gpa: GuestPhysAddr, frames: UnsafeBufferPointer<UInt64>, flags: MappingFlags) throws(PageTableError) {
+        try Format.validate(flags)
+        try checkRange(gpa, UInt64(frames.count) * frameSize)
+        let hostLimit = UInt64(1) << UInt64(Format.hostAddressBits)
+        for f in frames where f & (frameSize - 1) != 0 || f >= hostLimit {
+            throw f >= hostLimit ? .hostAddressOutOfRange(start: HostPhysAddr(f), size: frameSize, addressBits: Format.hostAddressBits)
+                : .unaligned(what: "host address", address: f, alignment: frameSize)
+        }
+        var done = 0
+        var leafTable: UnsafeMutablePointer<UInt64>?
+        do throws(PageTableError) {
+            while done < frames.count {
+                let g = gpa.raw + UInt64(done) * frameSize
+                let slot = Format.index(g, level: 0)
+                if leafTable == nil || slot == 0 { leafTable = try walkCreating(g, to: 0) }
+                if leafTable![slot] != 0 { throw PageTableError.alreadyMapped(GuestPhysAddr(g)) }
+                leafTable![slot] = Format.encodeLeaf(hpa: frames[done], flags: flags, level: 0)
+                done += 1
+            }
+        } catch {
+            if done > 0 { removeRange(gpa.raw, gpa.raw + UInt64(done) * frameSize) }
+            pruneEmptyTables(along: gpa.raw + UInt64(done) * frameSize)
+            throw error
+        }
+    }
+
+    /// Removes mappings this caller just made and nobody has used, without
+    /// recording an invalidation: the undo of a map inside one operation.
+    /// `[gpa, gpa + size)` must consist of whole leaves.
+    public func undoMap(_ gpa: GuestPhysAddr, size: UInt64) {
+        removeRange(gpa.raw, gpa.raw + size)
+    }
+
     /// The table at `level` on the path of `gpa`, creating missing tables.
     /// Throws `alreadyMapped` when a leaf above `level` covers `gpa`.
     private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> UnsafeMutablePointer<UInt64> {
@@ -404,10 +440,20 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
     /// Every leaf in guest-address order.
     public func forEachLeaf(_ body: (Leaf) -> Void) {
+        forEachLeaf(overlapping: GuestPhysAddr(0), GuestPhysAddr(UInt64(1) << UInt64(Format.guestAddressBits)), body)
+    }
+
+    /// Every leaf that overlaps `[start, end)`, in order (huge leaves that
+    /// straddle an edge are reported whole).
+    public func forEachLeaf(overlapping start: GuestPhysAddr, _ end: GuestPhysAddr, _ body: (Leaf) -> Void) {
+        let lo = start.raw, hi = min(end.raw, UInt64(1) << UInt64(Format.guestAddressBits))
+        guard lo < hi else { return }
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             let t = table(hpa)
             let span = Format.span(level: level)
-            for slot in 0..<Format.entriesPerTable {
+            let first = Int((max(lo, tableBase) - tableBase) / span)
+            let last = Int((min(hi, tableBase + span * UInt64(Format.entriesPerTable)) - 1 - tableBase) / span)
+            for slot in first...last {
                 let e = t[slot]
                 guard Format.isPresent(e) else { continue }
                 let g = tableBase + UInt64(slot) * span

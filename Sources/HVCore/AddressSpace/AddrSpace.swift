@@ -1,0 +1,311 @@
+import Synchronization
+
+/// A guest's physical address space: a managed range, ordered areas with
+/// their backends, and the nested page table that realises them.
+///
+/// Every operation is all-or-nothing: when it throws, translations, areas and
+/// the allocator's live frames are exactly as before. One lock per address
+/// space makes it safe to share between vCPU threads.
+public final class AddrSpace<Format: PageTableFormat>: Sendable {
+    public let range: GuestPhysRange
+    public let allocator: any FrameAllocator
+    public let backing: BackingPolicy
+    let state: Mutex<State>
+
+    struct State: ~Copyable {
+        let table: NestedPageTable<Format>
+        var areas = AreaMap()
+        var lazyFills = 0
+    }
+
+    /// - Parameters:
+    ///   - range: the guest-physical range this space manages; must be 4 KiB
+    ///     aligned and fit the format's guest address width.
+    ///   - backing: which frame sizes eager Alloc regions may use.
+    public init(range: GuestPhysRange, allocator: any FrameAllocator,
+                backing: BackingPolicy = .huge2MWhenPossible) throws(AddrSpaceError) {
+        guard range.isAligned(to: .size4K) else { throw .unaligned(what: "managed range", address: range.start.raw) }
+        guard range.end.raw <= UInt64(1) << UInt64(Format.guestAddressBits) else {
+            throw .pageTable(.guestAddressOutOfRange(start: range.start, size: range.size, addressBits: Format.guestAddressBits))
+        }
+        self.range = range
+        self.allocator = allocator
+        self.backing = backing
+        let table: NestedPageTable<Format>
+        do { table = try NestedPageTable<Format>(allocator: allocator) } catch { throw .pageTable(error) }
+        state = Mutex(State(table: table))
+    }
+
+    deinit { clear() }
+
+    // MARK: Checks shared by every operation
+
+    private func checkedRange(_ gpa: GuestPhysAddr, _ size: UInt64) throws(AddrSpaceError) -> (UInt64, UInt64) {
+        if size == 0 { throw .emptyRange(gpa) }
+        if !gpa.isAligned(to: .size4K) { throw .unaligned(what: "guest address", address: gpa.raw) }
+        if size & (frameSize - 1) != 0 { throw .unaligned(what: "size", address: size) }
+        if gpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: gpa.raw, size: size) }
+        guard Kernels.rangeContains(outerStart: range.start.raw, outerSize: range.size, innerStart: gpa.raw, innerSize: size) else {
+            throw .outsideManagedRange(start: gpa, size: size, managed: range)
+        }
+        return (gpa.raw, gpa.raw + size)
+    }
+
+    private static func validate(_ flags: MappingFlags) throws(AddrSpaceError) {
+        do { try Format.validate(flags) } catch { throw .pageTable(error) }
+    }
+
+    private static func checkFree(_ s: borrowing State, _ lo: UInt64, _ hi: UInt64) throws(AddrSpaceError) {
+        if let existing = s.areas.areas(overlapping: lo, hi).first {
+            throw .overlapsArea(requested: try! GuestPhysRange(start: GuestPhysAddr(lo), end: GuestPhysAddr(hi)), existing: existing.range)
+        }
+    }
+
+    // MARK: Map
+
+    /// Maps `[gpa, gpa + size)` to fixed host memory at `hpa`, with 1 GiB and
+    /// 2 MiB leaves wherever both sides allow. `hpa` below `gpa` is fine.
+    public func mapLinear(_ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
+        try Self.validate(flags)
+        let (lo, hi) = try checkedRange(gpa, size)
+        if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
+        if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            try Self.checkFree(s, lo, hi)
+            do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
+        }
+    }
+
+    /// Linear `gpa -> gpa` for host ranges the caller declares it owns
+    /// (devices, firmware). The frames are not the address space's.
+    public func mapReserved(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
+        try Self.validate(flags)
+        let (lo, hi) = try checkedRange(gpa, size)
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            try Self.checkFree(s, lo, hi)
+            do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
+        }
+    }
+
+    /// Allocates exactly host memory `[gpa, gpa + size)` and maps it at the
+    /// same guest address. If that memory cannot be had, nothing is mapped:
+    /// the space never maps memory it does not own.
+    public func mapIdentical(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
+        try Self.validate(flags)
+        let (lo, hi) = try checkedRange(gpa, size)
+        let count = Int(size / frameSize)
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            try Self.checkFree(s, lo, hi)
+            do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
+                throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
+            }
+            allocator.zero(HostPhysAddr(lo), count: count)
+            do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
+                allocator.free(HostPhysAddr(lo), count: count)
+                throw .pageTable(error)
+            }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
+        }
+    }
+
+    /// Guest memory from the allocator. Eager maps zeroed frames now (2 MiB
+    /// frames where the policy and range allow); lazy maps nothing and lets
+    /// `handlePageFault` fill each page, zeroed, at its first touch.
+    public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
+        try Self.validate(flags)
+        let (lo, hi) = try checkedRange(gpa, size)
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            try Self.checkFree(s, lo, hi)
+            if populate == .eager { try populateEager(s.table, lo, hi, flags) }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate)))
+        }
+    }
+
+    /// Maps zeroed frames over `[lo, hi)`; on failure maps and keeps nothing.
+    private func populateEager(_ table: NestedPageTable<Format>, _ lo: UInt64, _ hi: UInt64, _ flags: MappingFlags) throws(AddrSpaceError) {
+        // Pieces: 2 MiB-aligned middle with huge frames when allowed, 4 KiB elsewhere.
+        var mapped: [(gpa: UInt64, size: UInt64)] = []
+        var owned: [(hpa: UInt64, count: Int)] = []
+        func undo() {
+            for m in mapped { table.undoMap(GuestPhysAddr(m.gpa), size: m.size) }
+            for o in owned { allocator.free(HostPhysAddr(o.hpa), count: o.count) }
+        }
+        do throws(AddrSpaceError) {
+            var cursor = lo
+            var small: [UInt64] = []  // gpa pages waiting for 4 KiB frames, consecutive from smallStart
+            var smallStart = lo
+            func flushSmall() throws(AddrSpaceError) {
+                guard !small.isEmpty else { return }
+                let frames: [UInt64]
+                do { frames = try allocator.allocateFrames(count: small.count) } catch { throw .outOfFrames(error) }
+                owned.append(contentsOf: frames.map { ($0, 1) })
+                for f in frames { allocator.zero(HostPhysAddr(f), count: 1) }
+                do {
+                    try frames.withUnsafeBufferPointer { buffer throws(PageTableError) in
+                        try table.mapFrames(GuestPhysAddr(smallStart), frames: buffer, flags: flags)
+                    }
+                } catch { throw .pageTable(error) }
+                mapped.append((smallStart, UInt64(small.count) * frameSize))
+                small.removeAll(keepingCapacity: true)
+            }
+            while cursor < hi {
+                let huge = PageSize.size2M.bytes
+                if backing == .huge2MWhenPossible, cursor & (huge - 1) == 0, hi - cursor >= huge {
+                    var run: UInt64?
+                    do { run = try allocator.allocateContiguous(count: 512, alignment: huge).raw } catch {
+                        if case .outOfMemory = error { run = nil } else { throw .outOfFrames(error) }
+                    }
+                    if let run {
+                        owned.append((run, 512))  // before anything else can throw
+                        try flushSmall()
+                        allocator.zero(HostPhysAddr(run), count: 512)
+                        do { try table.map(GuestPhysAddr(cursor), to: HostPhysAddr(run), size: .size2M, flags: flags) } catch {
+                            throw .pageTable(error)
+                        }
+                        mapped.append((cursor, huge))
+                        cursor += huge
+                        smallStart = cursor
+                        continue
+                    }
+                }
+                if small.isEmpty { smallStart = cursor }
+                small.append(cursor)
+                cursor += frameSize
+            }
+            try flushSmall()
+        } catch {
+            undo()
+            throw error
+        }
+    }
+
+    // MARK: Unmap and protect
+
+    /// Unmaps `[gpa, gpa + size)`, which may cover several areas and holes.
+    /// Areas are cut at the edges; huge leaves are split; exactly the frames
+    /// of the unmapped pages of owning areas are freed; empty tables are
+    /// freed; the invalidation is recorded.
+    public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
+        let (lo, hi) = try checkedRange(gpa, size)
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            let affected = s.areas.areas(overlapping: lo, hi)
+            // Frames to free, gathered before the table changes.
+            var runs: [(hpa: UInt64, count: Int)] = []
+            for area in affected where area.backend.ownsFrames {
+                let a = max(area.start, lo), b = min(area.end, hi)
+                s.table.forEachLeaf(overlapping: GuestPhysAddr(a), GuestPhysAddr(b)) { leaf in
+                    let from = max(leaf.gpa.raw, a), to = min(leaf.gpa.raw + leaf.pageSize.bytes, b)
+                    let hpa = leaf.hpa.raw + (from - leaf.gpa.raw)
+                    let count = Int((to - from) / frameSize)
+                    if let last = runs.last, last.hpa + UInt64(last.count) * frameSize == hpa {
+                        runs[runs.count - 1].count += count
+                    } else {
+                        runs.append((hpa, count))
+                    }
+                }
+            }
+            do throws(PageTableError) { try s.table.unmap(gpa, size: size) } catch { throw .pageTable(error) }
+            for run in runs { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+            for area in affected {
+                s.areas.remove(startingAt: area.start)
+                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+            }
+        }
+    }
+
+    /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and
+    /// huge leaves split; lazy pages filled later get the new flags too.
+    public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
+        try Self.validate(flags)
+        let (lo, hi) = try checkedRange(gpa, size)
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
+            for area in s.areas.areas(overlapping: lo, hi) {
+                s.areas.remove(startingAt: area.start)
+                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                var middle = area.slice(lo, hi)
+                middle.flags = flags
+                s.areas.insert(middle)
+                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+            }
+        }
+    }
+
+    /// Unmaps everything and frees every frame and table but the root.
+    public func clear() {
+        state.withLock { s in
+            for area in s.areas.all where area.backend.ownsFrames {
+                s.table.forEachLeaf(overlapping: GuestPhysAddr(area.start), GuestPhysAddr(area.end)) { leaf in
+                    allocator.free(leaf.hpa, count: Int(leaf.pageSize.bytes / frameSize))
+                }
+            }
+            // Whole leaves only, so no split and no allocation can happen.
+            s.table.undoMap(GuestPhysAddr(0), size: UInt64(1) << UInt64(Format.guestAddressBits))
+            _ = s.table.takePendingInvalidations()
+            s.areas.removeAll()
+        }
+    }
+
+    // MARK: Faults
+
+    /// Resolves a nested page fault at `gpa` for `access` (READ, WRITE or
+    /// EXECUTE). A lazy page is filled with a zeroed frame exactly once; a
+    /// repeated fault never replaces or leaks a frame.
+    public func handlePageFault(_ gpa: GuestPhysAddr, access: MappingFlags) -> PageFaultOutcome {
+        guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
+        return state.withLock { s -> PageFaultOutcome in
+            guard let area = s.areas.area(containing: gpa.raw) else { return .violation(.noArea(gpa)) }
+            guard area.flags.isSuperset(of: access.intersection(.rwx)) else {
+                return .violation(.accessNotAllowed(gpa, needed: access, area: area))
+            }
+            guard case .alloc = area.backend else { return .violation(.linearBackend(gpa, area: area)) }
+            if let present = s.table.query(gpa) { return .violation(.alreadyPresent(gpa, present)) }
+            let page = gpa.alignedDown(to: .size4K)
+            let frame: HostPhysAddr
+            do throws(FrameError) { frame = try allocator.allocateFrame() } catch { return .violation(.outOfFrames(gpa, error)) }
+            allocator.zero(frame, count: 1)
+            do throws(PageTableError) {
+                try s.table.map(page, to: frame, size: .size4K, flags: area.flags)
+            } catch {
+                allocator.free(frame, count: 1)
+                if case let .outOfFrames(e) = error { return .violation(.outOfFrames(gpa, e)) }
+                preconditionFailure("mapping an absent lazy page failed: \(error)")
+            }
+            s.lazyFills += 1
+            return .handled(s.table.query(gpa)!)
+        }
+    }
+
+    // MARK: Queries
+
+    /// What `gpa` maps to now, or nil (unmapped, or lazy and not yet present).
+    @inlinable
+    public func translate(_ gpa: GuestPhysAddr) -> Translation? {
+        withTable { $0.query(gpa) }
+    }
+
+    @usableFromInline
+    func withTable<R>(_ body: (NestedPageTable<Format>) -> sending R) -> sending R {
+        state.withLock { s in body(s.table) }
+    }
+
+    public var areas: [Area] { state.withLock { $0.areas.all } }
+    public var areaCount: Int { state.withLock { $0.areas.count } }
+    public var lazyFillCount: Int { state.withLock { $0.lazyFills } }
+    public var tableFrameCount: Int { withTable { $0.tableFrameCount } }
+    public var leaves: [Leaf] { withTable { $0.leaves } }
+    public func takePendingInvalidations() -> [Invalidation] { withTable { $0.takePendingInvalidations() } }
+    public var pendingInvalidations: [Invalidation] { withTable { $0.pendingInvalidations } }
+    public func area(containing gpa: GuestPhysAddr) -> Area? { state.withLock { $0.areas.area(containing: gpa.raw) } }
+    /// The root of the nested page table (for an EPT pointer, a VTTBR or hgatp).
+    public var tableRoot: HostPhysAddr { withTable { $0.root } }
+}
+
+extension AddrSpace where Format == EPTFormat {
+    public func eptPointer(accessedDirty: Bool = false) -> UInt64 { withTable { $0.eptPointer(accessedDirty: accessedDirty) } }
+}
+
+public typealias EPTAddrSpace = AddrSpace<EPTFormat>

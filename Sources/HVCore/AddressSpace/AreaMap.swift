@@ -1,0 +1,138 @@
+/// Areas ordered by start address, with O(log n) lookup. Stored as a short
+/// list of sorted chunks of at most `chunkCapacity` areas (a two-level
+/// B-tree): lookup is two binary searches, insertion and removal move at
+/// most one chunk's worth of elements plus the chunk index.
+struct AreaMap: Sendable {
+    static let chunkCapacity = 64
+
+    private var chunks: [[Area]] = []
+    private var firstStarts: [UInt64] = []
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    /// Index of the last chunk whose first start is <= key, or nil.
+    private func chunkIndex(atOrBefore key: UInt64) -> Int? {
+        var lo = 0, hi = firstStarts.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if firstStarts[mid] <= key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo == 0 ? nil : lo - 1
+    }
+
+    /// Index in `chunk` of the first area whose start is > key.
+    private static func upperBound(_ chunk: [Area], _ key: UInt64) -> Int {
+        var lo = 0, hi = chunk.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if chunk[mid].start <= key { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Position of the last area starting at or before `key`.
+    private func position(atOrBefore key: UInt64) -> (chunk: Int, index: Int)? {
+        guard let c = chunkIndex(atOrBefore: key) else { return nil }
+        return (c, Self.upperBound(chunks[c], key) - 1)
+    }
+
+    /// The area containing `gpa`.
+    func area(containing gpa: UInt64) -> Area? {
+        guard let p = position(atOrBefore: gpa) else { return nil }
+        let a = chunks[p.chunk][p.index]
+        return a.contains(gpa) ? a : nil
+    }
+
+    /// Areas that overlap `[lo, hi)`, in order.
+    func areas(overlapping lo: UInt64, _ hi: UInt64) -> [Area] {
+        var result: [Area] = []
+        var c: Int, i: Int
+        if let p = position(atOrBefore: lo) {
+            (c, i) = p
+            if chunks[c][i].end <= lo { i += 1 }
+        } else {
+            (c, i) = (0, 0)
+        }
+        while c < chunks.count {
+            if i >= chunks[c].count { c += 1; i = 0; continue }
+            let a = chunks[c][i]
+            if a.start >= hi { break }
+            result.append(a)
+            i += 1
+        }
+        return result
+    }
+
+    func overlapsAny(_ lo: UInt64, _ hi: UInt64) -> Bool {
+        if let p = position(atOrBefore: lo), chunks[p.chunk][p.index].end > lo { return true }
+        // The first area starting after lo.
+        guard let next = first(after: lo) else { return false }
+        return next.start < hi
+    }
+
+    private func first(after key: UInt64) -> Area? {
+        let c = chunkIndex(atOrBefore: key) ?? 0
+        guard c < chunks.count else { return nil }
+        let i = Self.upperBound(chunks[c], key)
+        if i < chunks[c].count { return chunks[c][i] }
+        return c + 1 < chunks.count ? chunks[c + 1][0] : nil
+    }
+
+    mutating func insert(_ area: Area) {
+        count += 1
+        if chunks.isEmpty {
+            chunks = [[area]]
+            firstStarts = [area.start]
+            return
+        }
+        let c = chunkIndex(atOrBefore: area.start) ?? 0
+        let i = Self.upperBound(chunks[c], area.start)
+        chunks[c].insert(area, at: i)
+        if i == 0 { firstStarts[c] = area.start }
+        if chunks[c].count > Self.chunkCapacity {
+            let upper = Array(chunks[c][(Self.chunkCapacity / 2)...])
+            chunks[c].removeSubrange((Self.chunkCapacity / 2)...)
+            chunks.insert(upper, at: c + 1)
+            firstStarts.insert(upper[0].start, at: c + 1)
+        }
+    }
+
+    /// Removes the area starting exactly at `start`.
+    @discardableResult
+    mutating func remove(startingAt start: UInt64) -> Area? {
+        guard let p = position(atOrBefore: start), chunks[p.chunk][p.index].start == start else { return nil }
+        let removed = chunks[p.chunk].remove(at: p.index)
+        count -= 1
+        if chunks[p.chunk].isEmpty {
+            chunks.remove(at: p.chunk)
+            firstStarts.remove(at: p.chunk)
+        } else if p.index == 0 {
+            firstStarts[p.chunk] = chunks[p.chunk][0].start
+        }
+        return removed
+    }
+
+    mutating func removeAll() {
+        chunks = []
+        firstStarts = []
+        count = 0
+    }
+
+    var all: [Area] { chunks.flatMap { $0 } }
+
+    /// Structural problems, in words.
+    func invariantViolations() -> [String] {
+        var problems: [String] = []
+        if chunks.count != firstStarts.count { problems.append("chunk index out of step") }
+        for (c, chunk) in chunks.enumerated() {
+            if chunk.isEmpty { problems.append("empty chunk \(c)") }
+            if chunk.count > Self.chunkCapacity { problems.append("chunk \(c) over capacity") }
+            if c < firstStarts.count, let first = chunk.first, first.start != firstStarts[c] {
+                problems.append("chunk \(c) first start out of date")
+            }
+        }
+        if all.count != count { problems.append("count \(count) != \(all.count)") }
+        return problems
+    }
+}
