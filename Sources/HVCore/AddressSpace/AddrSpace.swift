@@ -10,10 +10,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public let range: GuestPhysRange
     public let allocator: any FrameAllocator
     public let backing: BackingPolicy
-    let state: Mutex<State>
+    @usableFromInline let state: Mutex<State>
 
+    @usableFromInline
     struct State: ~Copyable {
-        let table: NestedPageTable<Format>
+        @usableFromInline let table: NestedPageTable<Format>
         var areas = AreaMap()
         var lazyFills = 0
     }
@@ -284,7 +285,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// What `gpa` maps to now, or nil (unmapped, or lazy and not yet present).
     @inlinable
     public func translate(_ gpa: GuestPhysAddr) -> Translation? {
-        withTable { $0.query(gpa) }
+        state.withLock { $0.table.query(gpa) }
     }
 
     @usableFromInline

@@ -36,7 +36,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
     // MARK: Entry access
 
-    @usableFromInline
+    @inlinable
     func table(_ hpa: UInt64) -> UnsafeMutablePointer<UInt64> {
         guard let p = directMap.pointer(hpa) else {
             preconditionFailure("table frame \(hex(hpa)) is outside the allocator's window")

@@ -1,0 +1,106 @@
+import HVCore
+
+/// The addrspace workloads of ../shared/BENCHMARKS.md, run exactly as
+/// written there: same addresses, seeds and counts.
+struct AddrSpaceBenchmark {
+    static let gib: UInt64 = 0x4000_0000
+    static let pages1G = 262_144
+    let pool: HeapFramePool
+    let progress: (String) -> Void
+
+    init(progress: @escaping (String) -> Void) {
+        progress("allocating and touching a 2 GiB frame pool")
+        pool = HeapFramePool(capacity: 2 * Self.gib, physicalBase: HostPhysAddr(0x1_0000_0000))
+        pool.prefault()
+        self.progress = progress
+    }
+
+    func makeSpace(_ backing: BackingPolicy) throws -> EPTAddrSpace {
+        try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool, backing: backing)
+    }
+
+    /// One pass over every workload; `record` is false for the warm-up.
+    func pass(into figures: inout Figures, record: Bool) throws {
+        func put(_ name: String, _ unit: String, _ value: Double) { if record { figures.record(name, unit, value) } }
+        let gib = Self.gib
+        let rwx: MappingFlags = .rwx
+        let region = GuestPhysAddr(gib)
+
+        // Eager Alloc of 1 GiB with 4 KiB frames, random translates, unmap.
+        for (suffix, backing) in [("", BackingPolicy.frames4K), ("_huge", .huge2MWhenPossible)] {
+            let space = try makeSpace(backing)
+            let tablesBefore = space.tableFrameCount
+            let populate = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .eager) }
+            put("map_alloc_populate_1g_ms" + suffix, "ms", populate / 1e6)
+            put("map_alloc_populate_ns_per_page" + suffix, "ns/page", populate / Double(Self.pages1G))
+            put("map_alloc_populate_pt_mem_kib" + suffix, "KiB", Double((space.tableFrameCount - tablesBefore + 1) * 4))
+            var rng = BenchRandom(seed: 0xA5A5_0003)
+            var sink: UInt64 = 0
+            for _ in 0..<10_000 { sink &+= space.translate(GuestPhysAddr(gib + rng.below(gib)))?.hostAddress.raw ?? 0 }
+            let translate = measure {
+                for _ in 0..<1_000_000 { sink &+= space.translate(GuestPhysAddr(gib + rng.below(gib)))?.hostAddress.raw ?? 0 }
+            }
+            precondition(sink != 0)
+            put("translate_random_ns" + suffix, "ns/op", translate / 1_000_000)
+            let free = pool.freeFrameCount
+            let unmap = try measure { try space.unmap(region, size: gib) }
+            precondition(space.ownedFrameCount == 0 && pool.freeFrameCount >= free + Self.pages1G, "unmap returned every data frame")
+            put("unmap_alloc_1g_ms" + suffix, "ms", unmap / 1e6)
+        }
+
+        // Linear 1 GiB three ways.
+        let space = try makeSpace(.frames4K)
+        let linear: [(String, UInt64, UInt64)] = [
+            ("1g_hugepage", 0x4000_0000, 0x1_0000_0000),
+            ("2m_hugepages", 0x4020_0000, 0x1_0020_0000),
+            ("4k_pages", 0x4000_0000, 0x1_0000_1000),
+        ]
+        for (name, g, h) in linear {
+            let map = try measure { try space.mapLinear(GuestPhysAddr(g), to: HostPhysAddr(h), size: gib, flags: rwx) }
+            put("map_linear_\(name)_us", "us", map / 1e3)
+            let unmap = try measure { try space.unmap(GuestPhysAddr(g), size: gib) }
+            put("unmap_linear_\(name)_us", "us", unmap / 1e3)
+        }
+
+        // Lazy 1 GiB, 100,000 faults, unmap.
+        let lazy = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .lazy) }
+        put("map_alloc_lazy_1g_ms", "ms", lazy / 1e6)
+        var faultRng = BenchRandom(seed: 0xA5A5_0005)
+        let pages = faultRng.distinct(Self.pages1G, 100_000)
+        let addresses = pages.map { GuestPhysAddr(gib + $0 * 4096 + (faultRng.below(4096) & ~7)) }
+        var handled = 0
+        let faults = measure {
+            for gpa in addresses {
+                if case .handled = space.handlePageFault(gpa, access: [.read, .write]) { handled += 1 }
+            }
+        }
+        precondition(handled == 100_000, "every fault filled a page")
+        put("page_fault_ns", "ns/op", faults / 100_000)
+        let unmapLazy = try measure { try space.unmap(region, size: gib) }
+        put("unmap_lazy_1g_after_100k_faults_ms", "ms", unmapLazy / 1e6)
+
+        // 10,000 separate 4 KiB regions, then unmap each in shuffled order.
+        for kind in ["alloc", "linear"] {
+            var rng = BenchRandom(seed: 0xA5A5_0006)
+            let slots = rng.distinct(1_048_576, 10_000)
+            let base: UInt64 = 4 * gib
+            let map = try measure {
+                for p in slots {
+                    if kind == "alloc" {
+                        try space.mapAlloc(GuestPhysAddr(base + p * 4096), size: 4096, flags: rwx, populate: .eager)
+                    } else {
+                        try space.mapLinear(GuestPhysAddr(base + p * 4096), to: HostPhysAddr(0x10_0000_0000 + p * 4096), size: 4096, flags: rwx)
+                    }
+                }
+            }
+            put("small_map_\(kind)_4k_x10k_ns_per_map", "ns/op", map / 10_000)
+            var order = slots
+            rng.shuffle(&order)
+            let unmap = try measure {
+                for p in order { try space.unmap(GuestPhysAddr(base + p * 4096), size: 4096) }
+            }
+            put("small_unmap_\(kind)_4k_x10k_ns_per_unmap", "ns/op", unmap / 10_000)
+            precondition(space.areaCount == 0)
+        }
+    }
+}

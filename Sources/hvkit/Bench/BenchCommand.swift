@@ -1,0 +1,43 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Run a fixed benchmark workload (one warm-up pass, five measured passes).",
+        discussion: "Run in a release build: swift run -c release hvkit bench addrspace --json"
+    )
+
+    @Argument(help: "The workload: addrspace.")
+    var workload: String
+
+    @Flag(help: "Print one JSON object per figure, one per line.")
+    var json = false
+
+    @Option(help: "Measured passes.")
+    var passes = 5
+
+    func validate() throws {
+        guard workload == "addrspace" else { throw ValidationError("unknown workload '\(workload)'; known: addrspace") }
+        guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
+    }
+
+    func run() throws {
+        func progress(_ message: String) {
+            var line = "bench: \(message)\n"
+            line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        }
+        #if DEBUG
+        progress("warning: this is a debug build; figures are only meaningful with -c release")
+        #endif
+        let bench = AddrSpaceBenchmark(progress: progress)
+        var figures = Figures()
+        for pass in 0...passes {
+            progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
+            try bench.pass(into: &figures, record: pass > 0)
+        }
+        for line in json ? figures.jsonLines() : figures.table() { print(line) }
+    }
+}
