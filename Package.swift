@@ -14,7 +14,13 @@ let package = Package(
     ],
     targets: [
         // The reference core: pure Swift, no syscalls.
-        .target(name: "HVCore"),
+        .target(
+            name: "HVCore",
+            // Lets release builds of clients specialize the generic core for
+            // the formats they use (the address space is generic over its
+            // page-table format).
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+        ),
         .executableTarget(
             name: "hvkit",
             dependencies: [

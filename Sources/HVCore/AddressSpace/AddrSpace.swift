@@ -10,6 +10,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public let range: GuestPhysRange
     public let allocator: any FrameAllocator
     public let backing: BackingPolicy
+    public let zeroing: FrameZeroing
     @usableFromInline let state: Mutex<State>
 
     @usableFromInline
@@ -23,8 +24,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     ///   - range: the guest-physical range this space manages; must be 4 KiB
     ///     aligned and fit the format's guest address width.
     ///   - backing: which frame sizes eager Alloc regions may use.
+    ///   - zeroing: leave at `.always` except to compare benchmarks.
     public init(range: GuestPhysRange, allocator: any FrameAllocator,
-                backing: BackingPolicy = .huge2MWhenPossible) throws(AddrSpaceError) {
+                backing: BackingPolicy = .huge2MWhenPossible, zeroing: FrameZeroing = .always) throws(AddrSpaceError) {
         guard range.isAligned(to: .size4K) else { throw .unaligned(what: "managed range", address: range.start.raw) }
         guard range.end.raw <= UInt64(1) << UInt64(Format.guestAddressBits) else {
             throw .pageTable(.guestAddressOutOfRange(start: range.start, size: range.size, addressBits: Format.guestAddressBits))
@@ -32,6 +34,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         self.range = range
         self.allocator = allocator
         self.backing = backing
+        self.zeroing = zeroing
         let table: NestedPageTable<Format>
         do { table = try NestedPageTable<Format>(allocator: allocator) } catch { throw .pageTable(error) }
         state = Mutex(State(table: table))
@@ -102,7 +105,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
                 throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
             }
-            allocator.zero(HostPhysAddr(lo), count: count)
+            zeroForGuest(HostPhysAddr(lo), count: count)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
                 allocator.free(HostPhysAddr(lo), count: count)
                 throw .pageTable(error)
@@ -142,7 +145,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 let frames: [UInt64]
                 do { frames = try allocator.allocateFrames(count: small.count) } catch { throw .outOfFrames(error) }
                 owned.append(contentsOf: frames.map { ($0, 1) })
-                for f in frames { allocator.zero(HostPhysAddr(f), count: 1) }
+                for f in frames { zeroForGuest(HostPhysAddr(f), count: 1) }
                 do {
                     try frames.withUnsafeBufferPointer { buffer throws(PageTableError) in
                         try table.mapFrames(GuestPhysAddr(smallStart), frames: buffer, flags: flags)
@@ -161,7 +164,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                     if let run {
                         owned.append((run, 512))  // before anything else can throw
                         try flushSmall()
-                        allocator.zero(HostPhysAddr(run), count: 512)
+                        zeroForGuest(HostPhysAddr(run), count: 512)
                         do { try table.map(GuestPhysAddr(cursor), to: HostPhysAddr(run), size: .size2M, flags: flags) } catch {
                             throw .pageTable(error)
                         }
@@ -267,7 +270,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             let page = gpa.alignedDown(to: .size4K)
             let frame: HostPhysAddr
             do throws(FrameError) { frame = try allocator.allocateFrame() } catch { return .violation(.outOfFrames(gpa, error)) }
-            allocator.zero(frame, count: 1)
+            zeroForGuest(frame, count: 1)
             do throws(PageTableError) {
                 try s.table.map(page, to: frame, size: .size4K, flags: area.flags)
             } catch {
@@ -310,3 +313,11 @@ extension AddrSpace where Format == EPTFormat {
 }
 
 public typealias EPTAddrSpace = AddrSpace<EPTFormat>
+
+extension AddrSpace {
+    /// Zeroes frames that are about to be handed to the guest.
+    @inline(__always)
+    func zeroForGuest(_ start: HostPhysAddr, count: Int) {
+        if zeroing == .always { allocator.zero(start, count: count) }
+    }
+}

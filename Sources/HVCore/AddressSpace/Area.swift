@@ -78,3 +78,13 @@ public struct Area: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(range) \(flags) \(backend)" }
 }
+
+/// Whether frames are zeroed before a guest sees them.
+public enum FrameZeroing: Equatable, Sendable {
+    /// Always (the default, and the only safe choice: a guest must never see
+    /// another guest's or the host's old data).
+    case always
+    /// Never. Exists only so benchmarks can be compared with implementations
+    /// that do not zero; never use it for a real guest.
+    case unsafeNeverForBenchmarks
+}

@@ -15,8 +15,9 @@ struct AddrSpaceBenchmark {
         self.progress = progress
     }
 
-    func makeSpace(_ backing: BackingPolicy) throws -> EPTAddrSpace {
-        try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool, backing: backing)
+    func makeSpace(_ backing: BackingPolicy, _ zeroing: FrameZeroing = .always) throws -> EPTAddrSpace {
+        try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool,
+                         backing: backing, zeroing: zeroing)
     }
 
     /// One pass over every workload; `record` is false for the warm-up.
@@ -27,8 +28,11 @@ struct AddrSpaceBenchmark {
         let region = GuestPhysAddr(gib)
 
         // Eager Alloc of 1 GiB with 4 KiB frames, random translates, unmap.
-        for (suffix, backing) in [("", BackingPolicy.frames4K), ("_huge", .huge2MWhenPossible)] {
-            let space = try makeSpace(backing)
+        let variants: [(String, BackingPolicy, FrameZeroing)] = [
+            ("", .frames4K, .always), ("_nozero", .frames4K, .unsafeNeverForBenchmarks), ("_huge", .huge2MWhenPossible, .always),
+        ]
+        for (suffix, backing, zeroing) in variants {
+            let space = try makeSpace(backing, zeroing)
             let tablesBefore = space.tableFrameCount
             let populate = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .eager) }
             put("map_alloc_populate_1g_ms" + suffix, "ms", populate / 1e6)
@@ -63,21 +67,24 @@ struct AddrSpaceBenchmark {
         }
 
         // Lazy 1 GiB, 100,000 faults, unmap.
-        let lazy = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .lazy) }
-        put("map_alloc_lazy_1g_ms", "ms", lazy / 1e6)
-        var faultRng = BenchRandom(seed: 0xA5A5_0005)
-        let pages = faultRng.distinct(Self.pages1G, 100_000)
-        let addresses = pages.map { GuestPhysAddr(gib + $0 * 4096 + (faultRng.below(4096) & ~7)) }
-        var handled = 0
-        let faults = measure {
-            for gpa in addresses {
-                if case .handled = space.handlePageFault(gpa, access: [.read, .write]) { handled += 1 }
+        for (suffix, zeroing) in [("", FrameZeroing.always), ("_nozero", .unsafeNeverForBenchmarks)] {
+            let space = try makeSpace(.frames4K, zeroing)
+            let lazy = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .lazy) }
+            put("map_alloc_lazy_1g_ms" + suffix, "ms", lazy / 1e6)
+            var faultRng = BenchRandom(seed: 0xA5A5_0005)
+            let pages = faultRng.distinct(Self.pages1G, 100_000)
+            let addresses = pages.map { GuestPhysAddr(gib + $0 * 4096 + (faultRng.below(4096) & ~7)) }
+            var handled = 0
+            let faults = measure {
+                for gpa in addresses {
+                    if case .handled = space.handlePageFault(gpa, access: [.read, .write]) { handled += 1 }
+                }
             }
+            precondition(handled == 100_000, "every fault filled a page")
+            put("page_fault_ns" + suffix, "ns/op", faults / 100_000)
+            let unmapLazy = try measure { try space.unmap(region, size: gib) }
+            put("unmap_lazy_1g_after_100k_faults_ms" + suffix, "ms", unmapLazy / 1e6)
         }
-        precondition(handled == 100_000, "every fault filled a page")
-        put("page_fault_ns", "ns/op", faults / 100_000)
-        let unmapLazy = try measure { try space.unmap(region, size: gib) }
-        put("unmap_lazy_1g_after_100k_faults_ms", "ms", unmapLazy / 1e6)
 
         // 10,000 separate 4 KiB regions, then unmap each in shuffled order.
         for kind in ["alloc", "linear"] {
