@@ -128,61 +128,66 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     }
 
     /// Maps zeroed frames over `[lo, hi)`; on failure maps and keeps nothing.
+    /// 2 MiB frames go where the policy, the alignment and the allocator
+    /// allow; every other page gets a 4 KiB frame, allocated in batches.
     private func populateEager(_ table: NestedPageTable<Format>, _ lo: UInt64, _ hi: UInt64, _ flags: MappingFlags) throws(AddrSpaceError) {
-        // Pieces: 2 MiB-aligned middle with huge frames when allowed, 4 KiB elsewhere.
+        let huge = PageSize.size2M.bytes
         var mapped: [(gpa: UInt64, size: UInt64)] = []
-        var owned: [(hpa: UInt64, count: Int)] = []
+        var hugeRuns: [UInt64] = []  // zeroed at the end, merged with their neighbours
+        var smallBatches: [[UInt64]] = []
         func undo() {
             for m in mapped { table.undoMap(GuestPhysAddr(m.gpa), size: m.size) }
-            for o in owned { allocator.free(HostPhysAddr(o.hpa), count: o.count) }
+            for run in hugeRuns { allocator.free(HostPhysAddr(run), count: 512) }
+            for batch in smallBatches { for f in batch { allocator.free(HostPhysAddr(f), count: 1) } }
         }
         do throws(AddrSpaceError) {
             var cursor = lo
-            var small: [UInt64] = []  // gpa pages waiting for 4 KiB frames, consecutive from smallStart
-            var smallStart = lo
+            var smallStart = lo, smallCount = 0  // consecutive pages waiting for 4 KiB frames
             func flushSmall() throws(AddrSpaceError) {
-                guard !small.isEmpty else { return }
+                guard smallCount > 0 else { return }
                 let frames: [UInt64]
-                do { frames = try allocator.allocateFrames(count: small.count) } catch { throw .outOfFrames(error) }
-                owned.append(contentsOf: frames.map { ($0, 1) })
-                for f in frames { zeroForGuest(HostPhysAddr(f), count: 1) }
+                do { frames = try allocator.allocateFrames(count: smallCount) } catch { throw .outOfFrames(error) }
+                smallBatches.append(frames)
+                if zeroing == .always { zeroRuns(frames.map { ($0, 1) }) }
                 do {
                     try frames.withUnsafeBufferPointer { buffer throws(PageTableError) in
                         try table.mapFrames(GuestPhysAddr(smallStart), frames: buffer, flags: flags)
                     }
                 } catch { throw .pageTable(error) }
-                mapped.append((smallStart, UInt64(small.count) * frameSize))
-                small.removeAll(keepingCapacity: true)
+                mapped.append((smallStart, UInt64(smallCount) * frameSize))
+                smallCount = 0
             }
             while cursor < hi {
-                let huge = PageSize.size2M.bytes
-                if backing == .huge2MWhenPossible, cursor & (huge - 1) == 0, hi - cursor >= huge {
+                let useHuge = backing == .huge2MWhenPossible
+                if useHuge, cursor & (huge - 1) == 0, hi - cursor >= huge {
                     var run: UInt64?
                     do { run = try allocator.allocateContiguous(count: 512, alignment: huge).raw } catch {
                         if case .outOfMemory = error { run = nil } else { throw .outOfFrames(error) }
                     }
                     if let run {
-                        owned.append((run, 512))  // before anything else can throw
+                        hugeRuns.append(run)  // before anything else can throw
                         try flushSmall()
-                        zeroForGuest(HostPhysAddr(run), count: 512)
                         do { try table.map(GuestPhysAddr(cursor), to: HostPhysAddr(run), size: .size2M, flags: flags) } catch {
                             throw .pageTable(error)
                         }
                         mapped.append((cursor, huge))
                         cursor += huge
-                        smallStart = cursor
                         continue
                     }
                 }
-                if small.isEmpty { smallStart = cursor }
-                small.append(cursor)
-                cursor += frameSize
+                // Up to the next 2 MiB boundary (or the end) takes 4 KiB frames.
+                let next = useHuge ? min(hi, (cursor | (huge - 1)) + 1) : hi
+                if smallCount == 0 { smallStart = cursor }
+                smallCount += Int((next - cursor) / frameSize)
+                cursor = next
             }
             try flushSmall()
         } catch {
             undo()
             throw error
         }
+        // Still under the lock: nobody can see these pages before they are zero.
+        if zeroing == .always { zeroRuns(hugeRuns.sorted().map { ($0, 512) }) }
     }
 
     // MARK: Unmap and protect
@@ -279,7 +284,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 preconditionFailure("mapping an absent lazy page failed: \(error)")
             }
             s.lazyFills += 1
-            return .handled(s.table.query(gpa)!)
+            return .handled(Translation(hostAddress: HostPhysAddr(frame.raw | gpa.pageOffset(in: .size4K)),
+                                        flags: area.flags, pageSize: .size4K, leafStart: page))
         }
     }
 
@@ -315,6 +321,22 @@ extension AddrSpace where Format == EPTFormat {
 public typealias EPTAddrSpace = AddrSpace<EPTFormat>
 
 extension AddrSpace {
+    /// Zeroes `(start, frames)` runs, merging physically consecutive ones:
+    /// one large fill is much faster than many 4 KiB ones.
+    func zeroRuns(_ runs: [(start: UInt64, count: Int)]) {
+        var i = 0
+        while i < runs.count {
+            var count = runs[i].count
+            var j = i + 1
+            while j < runs.count, runs[j].start == runs[i].start + UInt64(count) * frameSize {
+                count += runs[j].count
+                j += 1
+            }
+            allocator.zero(HostPhysAddr(runs[i].start), count: count)
+            i = j
+        }
+    }
+
     /// Zeroes frames that are about to be handed to the guest.
     @inline(__always)
     func zeroForGuest(_ start: HostPhysAddr, count: Int) {
