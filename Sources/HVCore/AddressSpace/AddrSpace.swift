@@ -69,6 +69,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
 
     /// Maps `[gpa, gpa + size)` to fixed host memory at `hpa`, with 1 GiB and
     /// 2 MiB leaves wherever both sides allow. `hpa` below `gpa` is fine.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func mapLinear(_ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try Self.validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -83,6 +84,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
 
     /// Linear `gpa -> gpa` for host ranges the caller declares it owns
     /// (devices, firmware). The frames are not the address space's.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func mapReserved(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try Self.validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -96,6 +98,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Allocates exactly host memory `[gpa, gpa + size)` and maps it at the
     /// same guest address. If that memory cannot be had, nothing is mapped:
     /// the space never maps memory it does not own.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func mapIdentical(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try Self.validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -117,6 +120,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Guest memory from the allocator. Eager maps zeroed frames now (2 MiB
     /// frames where the policy and range allow); lazy maps nothing and lets
     /// `handlePageFault` fill each page, zeroed, at its first touch.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
         try Self.validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -196,27 +200,30 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Areas are cut at the edges; huge leaves are split; exactly the frames
     /// of the unmapped pages of owning areas are freed; empty tables are
     /// freed; the invalidation is recorded.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
         let (lo, hi) = try checkedRange(gpa, size)
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             let affected = s.areas.areas(overlapping: lo, hi)
-            // Frames to free, gathered before the table changes.
-            var runs: [(hpa: UInt64, count: Int)] = []
-            for area in affected where area.backend.ownsFrames {
-                let a = max(area.start, lo), b = min(area.end, hi)
-                s.table.forEachLeaf(overlapping: GuestPhysAddr(a), GuestPhysAddr(b)) { leaf in
-                    let from = max(leaf.gpa.raw, a), to = min(leaf.gpa.raw + leaf.pageSize.bytes, b)
-                    let hpa = leaf.hpa.raw + (from - leaf.gpa.raw)
-                    let count = Int((to - from) / frameSize)
-                    if let last = runs.last, last.hpa + UInt64(last.count) * frameSize == hpa {
-                        runs[runs.count - 1].count += count
+            let owning = affected.filter(\.backend.ownsFrames)
+            // Frames go back as the table reports each removed leaf (it
+            // reports only once nothing can fail), merged into runs.
+            var run: (hpa: UInt64, count: Int) = (0, 0)
+            do throws(PageTableError) {
+                try s.table.unmap(gpa, size: size) { leaf in
+                    guard !owning.isEmpty else { return }
+                    if owning.count < affected.count,
+                       !owning.contains(where: { $0.contains(leaf.gpa.raw) }) { return }
+                    let count = Int(leaf.pageSize.bytes / frameSize)
+                    if run.count > 0, run.hpa + UInt64(run.count) * frameSize == leaf.hpa.raw {
+                        run.count += count
                     } else {
-                        runs.append((hpa, count))
+                        if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+                        run = (leaf.hpa.raw, count)
                     }
                 }
-            }
-            do throws(PageTableError) { try s.table.unmap(gpa, size: size) } catch { throw .pageTable(error) }
-            for run in runs { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+            } catch { throw .pageTable(error) }
+            if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
             for area in affected {
                 s.areas.remove(startingAt: area.start)
                 if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
@@ -227,6 +234,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
 
     /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and
     /// huge leaves split; lazy pages filled later get the new flags too.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try Self.validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -244,6 +252,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     }
 
     /// Unmaps everything and frees every frame and table but the root.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func clear() {
         state.withLock { s in
             for area in s.areas.all where area.backend.ownsFrames {
@@ -263,6 +272,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Resolves a nested page fault at `gpa` for `access` (READ, WRITE or
     /// EXECUTE). A lazy page is filled with a zeroed frame exactly once; a
     /// repeated fault never replaces or leaks a frame.
+    @_specialize(exported: true, where Format == EPTFormat)
     public func handlePageFault(_ gpa: GuestPhysAddr, access: MappingFlags) -> PageFaultOutcome {
         guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
         return state.withLock { s -> PageFaultOutcome in

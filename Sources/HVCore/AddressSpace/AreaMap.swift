@@ -13,28 +13,33 @@ struct AreaMap: Sendable {
 
     /// Index of the last chunk whose first start is <= key, or nil.
     private func chunkIndex(atOrBefore key: UInt64) -> Int? {
-        var lo = 0, hi = firstStarts.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if firstStarts[mid] <= key { lo = mid + 1 } else { hi = mid }
+        let lo = firstStarts.withUnsafeBufferPointer { starts in
+            var lo = 0, hi = starts.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if starts[mid] <= key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
         return lo == 0 ? nil : lo - 1
     }
 
-    /// Index in `chunk` of the first area whose start is > key.
-    private static func upperBound(_ chunk: [Area], _ key: UInt64) -> Int {
-        var lo = 0, hi = chunk.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if chunk[mid].start <= key { lo = mid + 1 } else { hi = mid }
+    /// Index in chunk `c` of the first area whose start is > key.
+    private func upperBound(_ c: Int, _ key: UInt64) -> Int {
+        chunks[c].withUnsafeBufferPointer { chunk in
+            var lo = 0, hi = chunk.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if chunk[mid].start <= key { lo = mid + 1 } else { hi = mid }
+            }
+            return lo
         }
-        return lo
     }
 
     /// Position of the last area starting at or before `key`.
     private func position(atOrBefore key: UInt64) -> (chunk: Int, index: Int)? {
         guard let c = chunkIndex(atOrBefore: key) else { return nil }
-        return (c, Self.upperBound(chunks[c], key) - 1)
+        return (c, upperBound(c, key) - 1)
     }
 
     /// The area containing `gpa`.
@@ -74,7 +79,7 @@ struct AreaMap: Sendable {
     private func first(after key: UInt64) -> Area? {
         let c = chunkIndex(atOrBefore: key) ?? 0
         guard c < chunks.count else { return nil }
-        let i = Self.upperBound(chunks[c], key)
+        let i = upperBound(c, key)
         if i < chunks[c].count { return chunks[c][i] }
         return c + 1 < chunks.count ? chunks[c + 1][0] : nil
     }
@@ -87,7 +92,7 @@ struct AreaMap: Sendable {
             return
         }
         let c = chunkIndex(atOrBefore: area.start) ?? 0
-        let i = Self.upperBound(chunks[c], area.start)
+        let i = upperBound(c, area.start)
         chunks[c].insert(area, at: i)
         if i == 0 { firstStarts[c] = area.start }
         if chunks[c].count > Self.chunkCapacity {

@@ -53,26 +53,43 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
     private func freeTable(_ hpa: UInt64) {
         precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
-        PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator).fill(0)  // dropped: frame returned
+        _ = PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator)  // dropped at once: frame returned
     }
 
-    /// Frees a table and every table below it.
-    private func freeSubtree(_ hpa: UInt64, level: Int) {
-        if level > 0 {
-            let t = table(hpa)
-            for i in 0..<Format.entriesPerTable {
-                let e = t[i]
-                if Format.isPresent(e) && !Format.isLeaf(e, level: level) {
-                    freeSubtree(Format.tableAddress(e), level: level - 1)
-                }
+    /// Frees a table and every table below it, reporting each leaf it held.
+    /// Returns the bytes those leaves mapped.
+    @discardableResult
+    private func freeSubtree(_ hpa: UInt64, level: Int, base: UInt64, report: (Leaf) -> Void) -> UInt64 {
+        let t = table(hpa)
+        let span = Format.span(level: level)
+        var bytes: UInt64 = 0
+        for i in 0..<Format.entriesPerTable {
+            let e = t[i]
+            guard Format.isPresent(e) else { continue }
+            let g = base + UInt64(i) * span
+            if Format.isLeaf(e, level: level) {
+                report(Leaf(gpa: GuestPhysAddr(g), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
+                            pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
+                bytes += span
+            } else {
+                bytes += freeSubtree(Format.tableAddress(e), level: level - 1, base: g, report: report)
             }
         }
         freeTable(hpa)
+        return bytes
     }
 
+    /// True when every entry is zero. Entries are OR-ed in fixed blocks the
+    /// compiler turns into vector code, with an early exit per block.
     private func isEmpty(_ hpa: UInt64) -> Bool {
         let t = table(hpa)
-        for i in 0..<Format.entriesPerTable where t[i] != 0 { return false }
+        var block = 0
+        while block < Format.entriesPerTable {
+            var any: UInt64 = 0
+            for i in 0..<32 { any |= t[block + i] }
+            if any != 0 { return false }
+            block += 32
+        }
         return true
     }
 
@@ -243,17 +260,19 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// Removes every leaf in `[gpa, gpa + size)`; holes are skipped. Huge
     /// leaves that straddle an edge are split first so the part outside
     /// stays mapped exactly as before. Tables that become empty are freed.
-    /// Returns the number of bytes that were mapped and now are not.
+    /// `removed` sees each removed leaf once the operation can no longer
+    /// fail. Returns the number of bytes that were mapped and now are not.
     @discardableResult
-    public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(PageTableError) -> UInt64 {
+    @_specialize(exported: true, where Format == EPTFormat)
+    public func unmap(_ gpa: GuestPhysAddr, size: UInt64, removed: (Leaf) -> Void = { _ in }) throws(PageTableError) -> UInt64 {
         try checkRange(gpa, size)
         let start = gpa.raw, end = gpa.raw + size
         try splitEdges(start, end)
-        let removed = removeRange(start, end)
-        if removed > 0 {
+        let bytes = removeRange(start, end, report: removed)
+        if bytes > 0 {
             pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .unmap))
         }
-        return removed
+        return bytes
     }
 
     /// Splits the huge leaves that straddle `start` or `end`. All or nothing.
@@ -310,14 +329,18 @@ public final class NestedPageTable<Format: PageTableFormat> {
         }
     }
 
-    /// Clears every leaf inside `[start, end)`, which must not cut a leaf, and
-    /// frees tables that become empty. Returns the bytes removed.
+    /// Clears every leaf inside `[start, end)`, which must not cut a leaf,
+    /// reports each removed leaf, and frees tables that become empty.
+    /// Returns the bytes removed.
     @discardableResult
-    private func removeRange(_ start: UInt64, _ end: UInt64) -> UInt64 {
-        removeRange(in: root.raw, level: rootLevel, tableBase: 0, start, end)
+    private func removeRange(_ start: UInt64, _ end: UInt64, report: (Leaf) -> Void = { _ in }) -> UInt64 {
+        removeRange(in: root.raw, level: rootLevel, tableBase: 0, start, end, report)
     }
 
-    private func removeRange(in hpa: UInt64, level: Int, tableBase: UInt64, _ start: UInt64, _ end: UInt64) -> UInt64 {
+    @_specialize(where Format == EPTFormat)
+    private func removeRange(
+        in hpa: UInt64, level: Int, tableBase: UInt64, _ start: UInt64, _ end: UInt64, _ report: (Leaf) -> Void
+    ) -> UInt64 {
         let t = table(hpa)
         let span = Format.span(level: level)
         let first = Int((max(start, tableBase) - tableBase) / span)
@@ -330,16 +353,17 @@ public final class NestedPageTable<Format: PageTableFormat> {
             if Format.isLeaf(e, level: level) {
                 precondition(entryStart >= start && entryStart + span <= end, "removeRange would cut a leaf")
                 t[slot] = 0
+                report(Leaf(gpa: GuestPhysAddr(entryStart), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
+                            pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
                 removed += span
                 continue
             }
             let child = Format.tableAddress(e)
             if entryStart >= start && entryStart + span <= end {
-                removed += mappedBytes(in: child, level: level - 1)
                 t[slot] = 0
-                freeSubtree(child, level: level - 1)
+                removed += freeSubtree(child, level: level - 1, base: entryStart, report: report)
             } else {
-                removed += removeRange(in: child, level: level - 1, tableBase: entryStart, start, end)
+                removed += removeRange(in: child, level: level - 1, tableBase: entryStart, start, end, report)
                 if isEmpty(child) {
                     t[slot] = 0
                     freeTable(child)

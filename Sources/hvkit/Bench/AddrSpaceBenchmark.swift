@@ -5,12 +5,20 @@ import HVCore
 struct AddrSpaceBenchmark {
     static let gib: UInt64 = 0x4000_0000
     static let pages1G = 262_144
+    static let groups = ["populate", "linear", "lazy", "small"]
     let pool: HeapFramePool
     let progress: (String) -> Void
+    /// Workload groups to run.
+    let only: Set<String>
 
-    init(progress: @escaping (String) -> Void) {
-        progress("allocating and touching a 2 GiB frame pool")
-        pool = HeapFramePool(capacity: 2 * Self.gib, physicalBase: HostPhysAddr(0x1_0000_0000))
+    /// - Parameter only: the workload groups to run; the pool is sized for them
+    ///   (1 GiB regions need 1.25 GiB, the small regions 64 MiB).
+    init(only: Set<String>, progress: @escaping (String) -> Void) {
+        self.only = only
+        let big = !only.isDisjoint(with: ["populate", "lazy"])
+        let capacity: UInt64 = big ? 5 * Self.gib / 4 : 64 << 20
+        progress("allocating and touching a \(capacity >> 20) MiB frame pool")
+        pool = HeapFramePool(capacity: capacity, physicalBase: HostPhysAddr(0x1_0000_0000))
         pool.prefault()
         self.progress = progress
     }
@@ -31,7 +39,7 @@ struct AddrSpaceBenchmark {
         let variants: [(String, BackingPolicy, FrameZeroing)] = [
             ("", .frames4K, .always), ("_nozero", .frames4K, .unsafeNeverForBenchmarks), ("_huge", .huge2MWhenPossible, .always),
         ]
-        for (suffix, backing, zeroing) in variants {
+        for (suffix, backing, zeroing) in variants where only.contains("populate") {
             let space = try makeSpace(backing, zeroing)
             let tablesBefore = space.tableFrameCount
             let populate = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .eager) }
@@ -59,7 +67,7 @@ struct AddrSpaceBenchmark {
             ("2m_hugepages", 0x4020_0000, 0x1_0020_0000),
             ("4k_pages", 0x4000_0000, 0x1_0000_1000),
         ]
-        for (name, g, h) in linear {
+        for (name, g, h) in linear where only.contains("linear") {
             let map = try measure { try space.mapLinear(GuestPhysAddr(g), to: HostPhysAddr(h), size: gib, flags: rwx) }
             put("map_linear_\(name)_us", "us", map / 1e3)
             let unmap = try measure { try space.unmap(GuestPhysAddr(g), size: gib) }
@@ -67,7 +75,7 @@ struct AddrSpaceBenchmark {
         }
 
         // Lazy 1 GiB, 100,000 faults, unmap.
-        for (suffix, zeroing) in [("", FrameZeroing.always), ("_nozero", .unsafeNeverForBenchmarks)] {
+        for (suffix, zeroing) in [("", FrameZeroing.always), ("_nozero", .unsafeNeverForBenchmarks)] where only.contains("lazy") {
             let space = try makeSpace(.frames4K, zeroing)
             let lazy = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .lazy) }
             put("map_alloc_lazy_1g_ms" + suffix, "ms", lazy / 1e6)
@@ -87,7 +95,7 @@ struct AddrSpaceBenchmark {
         }
 
         // 10,000 separate 4 KiB regions, then unmap each in shuffled order.
-        for kind in ["alloc", "linear"] {
+        for kind in ["alloc", "linear"] where only.contains("small") {
             var rng = BenchRandom(seed: 0xA5A5_0006)
             let slots = rng.distinct(1_048_576, 10_000)
             let base: UInt64 = 4 * gib

@@ -16,12 +16,18 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per figure, one per line.")
     var json = false
 
-    @Option(help: "Measured passes.")
+    @Option(help: "Measured passes (after one warm-up pass).")
     var passes = 5
+
+    @Option(name: .customLong("only"), help: "Run only these workload groups: populate, linear, lazy, small.")
+    var only: [String] = []
 
     func validate() throws {
         guard workload == "addrspace" else { throw ValidationError("unknown workload '\(workload)'; known: addrspace") }
         guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
+        for group in only where !AddrSpaceBenchmark.groups.contains(group) {
+            throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceBenchmark.groups.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -32,7 +38,7 @@ struct BenchCommand: ParsableCommand {
         #if DEBUG
         progress("warning: this is a debug build; figures are only meaningful with -c release")
         #endif
-        let bench = AddrSpaceBenchmark(progress: progress)
+        let bench = AddrSpaceBenchmark(only: Set(only.isEmpty ? AddrSpaceBenchmark.groups : only), progress: progress)
         var figures = Figures()
         for pass in 0...passes {
             progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
