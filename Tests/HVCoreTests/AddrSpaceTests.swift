@@ -332,3 +332,21 @@ final class Counter: @unchecked Sendable {
     func add() { lock.wait(); count += 1; lock.signal() }
     var value: Int { lock.wait(); defer { lock.signal() }; return count }
 }
+
+@Suite("Address space: zeroing policy")
+struct ZeroingPolicyTests {
+    /// The benchmark-only policy really skips zeroing (so the default's
+    /// zero-filled frames are the default's doing, not the pool's).
+    @Test func unsafeNeverLeavesOldBytes() throws {
+        let f = SpaceFixture(frames: 64)
+        let all = try f.pool.allocateFrames(count: 64)
+        for frame in all { f.pool.hostVirtual(HostPhysAddr(frame))!.initializeMemory(as: UInt8.self, repeating: 0xAA, count: 4096) }
+        for frame in all { f.pool.free(HostPhysAddr(frame), count: 1) }
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: gib), allocator: f.tracker,
+                                     backing: .frames4K, zeroing: .unsafeNeverForBenchmarks)
+        try space.mapAlloc(GuestPhysAddr(0), size: 4 * kib4, flags: .readWrite, populate: .eager)
+        // Table frames are always zeroed; data frames keep the old bytes.
+        #expect(try space.readBytes(GuestPhysAddr(0), count: 16) == [UInt8](repeating: 0xAA, count: 16))
+        #expect(space.invariantViolations() == [])
+    }
+}
