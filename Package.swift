@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "HVCore", targets: ["HVCore"]),
+        .library(name: "HVSpecs", targets: ["HVSpecs"]),
         .executable(name: "hvkit", targets: ["hvkit"]),
     ],
     dependencies: [
@@ -21,10 +22,13 @@ let package = Package(
             // page-table format).
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
+        // Executable specifications: the abstract model, the invariants, the
+        // abstraction function and the model-based checker.
+        .target(name: "HVSpecs", dependencies: ["HVCore"], path: "Specs"),
         .executableTarget(
             name: "hvkit",
             dependencies: [
-                "HVCore",
+                "HVCore", "HVSpecs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -36,6 +40,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "HVSpecsTests", dependencies: ["HVCore", "HVSpecs", "TestSupport"]),
         .testTarget(name: "ProjectTests", dependencies: []),
     ]
 )

@@ -13,17 +13,24 @@ extension AddrSpace {
         // The pointers are plain values built under the lock; handing them out is the point.
         nonisolated(unsafe) var out: [UnsafeMutableRawBufferPointer] = []
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
-            out = try Self.buffers(s, gpa, length, access, allocator)
+            out = try Self.buffers(s, gpa, length, access, allocator, bugs)
         }
         return out
     }
 
     static func buffers(
-        _ s: borrowing State, _ gpa: GuestPhysAddr, _ length: Int, _ access: MappingFlags, _ allocator: any FrameAllocator
+        _ s: borrowing State, _ gpa: GuestPhysAddr, _ length: Int, _ access: MappingFlags, _ allocator: any FrameAllocator,
+        _ bugs: SeededBugSwitch
     ) throws(AddrSpaceError) -> [UnsafeMutableRawBufferPointer] {
         guard length > 0 else { return [] }
         let (end, overflow) = gpa.raw.addingReportingOverflow(UInt64(length))
         if overflow { throw .rangeOverflow(start: gpa.raw, size: UInt64(length)) }
+        if bugs.on(.buffersCheckAreaSizeNotEnd), let area = s.areas.area(containing: gpa.raw), UInt64(length) <= area.size,
+           let t = s.table.query(gpa), t.flags.isSuperset(of: access.intersection(.rwx)), let p = allocator.hostVirtual(t.hostAddress) {
+            // The upstream check: the length fits the area's size, so the
+            // rest is assumed to follow contiguously.
+            return [UnsafeMutableRawBufferPointer(start: p, count: length)]
+        }
         var result: [UnsafeMutableRawBufferPointer] = []
         var cursor = gpa.raw
         while cursor < end {
@@ -55,7 +62,7 @@ extension AddrSpace {
     public func read(_ gpa: GuestPhysAddr, into destination: UnsafeMutableRawBufferPointer) throws(AddrSpaceError) {
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             var offset = 0
-            for b in try Self.buffers(s, gpa, destination.count, .read, allocator) {
+            for b in try Self.buffers(s, gpa, destination.count, .read, allocator, bugs) {
                 UnsafeMutableRawBufferPointer(rebasing: destination[offset..<(offset + b.count)]).copyMemory(from: UnsafeRawBufferPointer(b))
                 offset += b.count
             }
@@ -67,7 +74,7 @@ extension AddrSpace {
     public func write(_ gpa: GuestPhysAddr, from bytes: UnsafeRawBufferPointer) throws(AddrSpaceError) {
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             var offset = 0
-            for b in try Self.buffers(s, gpa, bytes.count, .write, allocator) {
+            for b in try Self.buffers(s, gpa, bytes.count, .write, allocator, bugs) {
                 b.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + b.count)]))
                 offset += b.count
             }

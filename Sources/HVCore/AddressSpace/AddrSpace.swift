@@ -11,6 +11,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public let allocator: any FrameAllocator
     public let backing: BackingPolicy
     public let zeroing: FrameZeroing
+    let bugs: SeededBugSwitch
     @usableFromInline let state: Mutex<State>
 
     @usableFromInline
@@ -25,8 +26,22 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     ///     aligned and fit the format's guest address width.
     ///   - backing: which frame sizes eager Alloc regions may use.
     ///   - zeroing: leave at `.always` except to compare benchmarks.
-    public init(range: GuestPhysRange, allocator: any FrameAllocator,
-                backing: BackingPolicy = .huge2MWhenPossible, zeroing: FrameZeroing = .always) throws(AddrSpaceError) {
+    public convenience init(range: GuestPhysRange, allocator: any FrameAllocator,
+                            backing: BackingPolicy = .huge2MWhenPossible, zeroing: FrameZeroing = .always) throws(AddrSpaceError) {
+        try self.init(range: range, allocator: allocator, backing: backing, zeroing: zeroing, bugs: SeededBugSwitch(nil))
+    }
+
+    #if DEBUG
+    /// A space with one seeded bug switched on (debug builds only), for
+    /// checking that the model-based checker catches it.
+    public convenience init(range: GuestPhysRange, allocator: any FrameAllocator, backing: BackingPolicy = .huge2MWhenPossible,
+                            seededBug: SeededBug?) throws(AddrSpaceError) {
+        try self.init(range: range, allocator: allocator, backing: backing, zeroing: .always, bugs: SeededBugSwitch(seededBug))
+    }
+    #endif
+
+    init(range: GuestPhysRange, allocator: any FrameAllocator, backing: BackingPolicy, zeroing: FrameZeroing,
+         bugs: SeededBugSwitch) throws(AddrSpaceError) {
         guard range.isAligned(to: .size4K) else { throw .unaligned(what: "managed range", address: range.start.raw) }
         guard range.end.raw <= UInt64(1) << UInt64(Format.guestAddressBits) else {
             throw .pageTable(.guestAddressOutOfRange(start: range.start, size: range.size, addressBits: Format.guestAddressBits))
@@ -35,8 +50,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         self.allocator = allocator
         self.backing = backing
         self.zeroing = zeroing
+        self.bugs = bugs
         let table: NestedPageTable<Format>
-        do { table = try NestedPageTable<Format>(allocator: allocator) } catch { throw .pageTable(error) }
+        do { table = try NestedPageTable<Format>(allocator: allocator, bugs: bugs) } catch { throw .pageTable(error) }
         state = Mutex(State(table: table))
     }
 
@@ -55,12 +71,17 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         return (gpa.raw, gpa.raw + size)
     }
 
-    private static func validate(_ flags: MappingFlags) throws(AddrSpaceError) {
+    private func validate(_ flags: MappingFlags) throws(AddrSpaceError) {
+        if bugs.on(.writeWithoutReadAccepted), flags.isWriteWithoutRead { return }
         do { try Format.validate(flags) } catch { throw .pageTable(error) }
     }
 
-    private static func checkFree(_ s: borrowing State, _ lo: UInt64, _ hi: UInt64) throws(AddrSpaceError) {
-        if let existing = s.areas.areas(overlapping: lo, hi).first {
+    private func checkFree(_ s: borrowing State, _ lo: UInt64, _ hi: UInt64) throws(AddrSpaceError) {
+        var existing = s.areas.areas(overlapping: lo, bugs.on(.adjacentAreasOverlap) ? hi + frameSize : hi).first
+        if bugs.on(.overlapMissesContainment) {
+            existing = s.areas.area(containing: lo) ?? s.areas.area(containing: hi - 1)
+        }
+        if let existing {
             throw .overlapsArea(requested: try! GuestPhysRange(start: GuestPhysAddr(lo), end: GuestPhysAddr(hi)), existing: existing.range)
         }
     }
@@ -71,25 +92,32 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// 2 MiB leaves wherever both sides allow. `hpa` below `gpa` is fine.
     @_specialize(exported: true, where Format == EPTFormat)
     public func mapLinear(_ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
-        try Self.validate(flags)
+        try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
         if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
-            try Self.checkFree(s, lo, hi)
+            try checkFree(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
         }
     }
 
     /// Linear `gpa -> gpa` for host ranges the caller declares it owns
-    /// (devices, firmware). The frames are not the address space's.
+    /// (devices, firmware). The frames are not the address space's, and the
+    /// range may not overlap the allocator's memory.
     @_specialize(exported: true, where Format == EPTFormat)
     public func mapReserved(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
-        try Self.validate(flags)
+        try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
+        // Frames the allocator hands out (page tables, guest frames) must
+        // never become reachable through a reserved mapping (I1).
+        let window = allocator.directMap
+        if Kernels.rangesOverlap(lo, size, window.physicalBase, window.size) {
+            throw .reservedOverlapsAllocator(try! GuestPhysRange(start: gpa, size: size))
+        }
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
-            try Self.checkFree(s, lo, hi)
+            try checkFree(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
         }
@@ -100,11 +128,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// the space never maps memory it does not own.
     @_specialize(exported: true, where Format == EPTFormat)
     public func mapIdentical(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
-        try Self.validate(flags)
+        try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         let count = Int(size / frameSize)
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
-            try Self.checkFree(s, lo, hi)
+            try checkFree(s, lo, hi)
             do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
                 throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
             }
@@ -122,10 +150,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// `handlePageFault` fill each page, zeroed, at its first touch.
     @_specialize(exported: true, where Format == EPTFormat)
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
-        try Self.validate(flags)
+        try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
-            try Self.checkFree(s, lo, hi)
+            try checkFree(s, lo, hi)
             if populate == .eager { try populateEager(s.table, lo, hi, flags) }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate)))
         }
@@ -152,7 +180,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 let frames: [UInt64]
                 do { frames = try allocator.allocateFrames(count: smallCount) } catch { throw .outOfFrames(error) }
                 smallBatches.append(frames)
-                if zeroing == .always { zeroRuns(frames.map { ($0, 1) }) }
+                if zeroing == .always, !bugs.on(.populateNotZeroed) { zeroRuns(frames.map { ($0, 1) }) }
                 do {
                     try frames.withUnsafeBufferPointer { buffer throws(PageTableError) in
                         try table.mapFrames(GuestPhysAddr(smallStart), frames: buffer, flags: flags)
@@ -187,11 +215,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             }
             try flushSmall()
         } catch {
-            undo()
+            if !bugs.on(.noRollbackOnPartialFailure) { undo() }
             throw error
         }
         // Still under the lock: nobody can see these pages before they are zero.
-        if zeroing == .always { zeroRuns(hugeRuns.sorted().map { ($0, 512) }) }
+        if zeroing == .always, !bugs.on(.populateNotZeroed) { zeroRuns(hugeRuns.sorted().map { ($0, 512) }) }
     }
 
     // MARK: Unmap and protect
@@ -205,7 +233,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             let affected = s.areas.areas(overlapping: lo, hi)
-            let owning = affected.filter(\.backend.ownsFrames)
+            let owning = bugs.on(.unmapFreesLinearHostPages) ? affected : affected.filter(\.backend.ownsFrames)
             // Frames go back as the table reports each removed leaf (it
             // reports only once nothing can fail), merged into runs.
             var run: (hpa: UInt64, count: Int) = (0, 0)
@@ -236,7 +264,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// huge leaves split; lazy pages filled later get the new flags too.
     @_specialize(exported: true, where Format == EPTFormat)
     public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
-        try Self.validate(flags)
+        try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
@@ -276,13 +304,23 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func handlePageFault(_ gpa: GuestPhysAddr, access: MappingFlags) -> PageFaultOutcome {
         guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
         return state.withLock { s -> PageFaultOutcome in
-            guard let area = s.areas.area(containing: gpa.raw) else { return .violation(.noArea(gpa)) }
+            var found = s.areas.area(containing: gpa.raw)
+            if found == nil, bugs.on(.offByOneAtAreaEnd), gpa.raw >= frameSize,
+               let before = s.areas.area(containing: gpa.raw - frameSize), before.end == gpa.alignedDown(to: .size4K).raw {
+                found = before
+            }
+            guard let area = found else { return .violation(.noArea(gpa)) }
             guard area.flags.isSuperset(of: access.intersection(.rwx)) else {
                 return .violation(.accessNotAllowed(gpa, needed: access, area: area))
             }
             guard case .alloc = area.backend else { return .violation(.linearBackend(gpa, area: area)) }
-            if let present = s.table.query(gpa) { return .violation(.alreadyPresent(gpa, present)) }
             let page = gpa.alignedDown(to: .size4K)
+            if let present = s.table.query(gpa) {
+                guard bugs.on(.lazyFaultReplacesFrame), present.pageSize == .size4K else {
+                    return .violation(.alreadyPresent(gpa, present))
+                }
+                s.table.undoMap(page, size: frameSize)  // the old frame is dropped, not freed
+            }
             let frame: HostPhysAddr
             do throws(FrameError) { frame = try allocator.allocateFrame() } catch { return .violation(.outOfFrames(gpa, error)) }
             zeroForGuest(frame, count: 1)
@@ -316,6 +354,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public var areaCount: Int { state.withLock { $0.areas.count } }
     public var lazyFillCount: Int { state.withLock { $0.lazyFills } }
     public var tableFrameCount: Int { withTable { $0.tableFrameCount } }
+    /// Host addresses of every page-table frame of this space.
+    public var tableFrameSet: Set<UInt64> { withTable { $0.tableFrames } }
     public var leaves: [Leaf] { withTable { $0.leaves } }
     public func takePendingInvalidations() -> [Invalidation] { withTable { $0.takePendingInvalidations() } }
     public var pendingInvalidations: [Invalidation] { withTable { $0.pendingInvalidations } }

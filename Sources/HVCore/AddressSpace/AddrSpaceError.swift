@@ -13,6 +13,7 @@ public enum AddrSpaceError: Error, Equatable, Sendable, CustomStringConvertible 
     case notPresent(GuestPhysAddr)
     case accessDenied(GuestPhysAddr, needed: MappingFlags, granted: MappingFlags)
     case notHostMemory(GuestPhysAddr, HostPhysAddr)
+    case reservedOverlapsAllocator(GuestPhysRange)
 
     public var description: String {
         switch self {
@@ -28,6 +29,8 @@ public enum AddrSpaceError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .unmapped(gpa): "guest-physical \(gpa) is not mapped"
         case let .notPresent(gpa): "guest-physical \(gpa) is in a lazy area and not yet present"
         case let .accessDenied(gpa, needed, granted): "guest-physical \(gpa) needs \(needed), mapping grants \(granted)"
+        case let .reservedOverlapsAllocator(range):
+            "reserved range \(range) overlaps the frame allocator's memory, which the caller cannot own"
         case let .notHostMemory(gpa, hpa): "guest-physical \(gpa) maps host \(hpa), which is not memory this process can touch"
         }
     }

@@ -5,7 +5,18 @@ import Synchronization
 /// a double free or on freeing a frame it never gave out, and can be told to
 /// fail a chosen allocation so tests can check every error path.
 public final class TrackingAllocator: FrameAllocator {
+    /// What to do when a caller frees a frame that is not live.
+    public enum OnMisuse: Sendable {
+        /// Stop the process: the default, since a double free hands one
+        /// frame to two owners.
+        case trap
+        /// Refuse the free, keep a description, and go on: for checkers that
+        /// want a counterexample rather than a crash.
+        case record
+    }
+
     private struct Books {
+        var violations: [String] = []
         var live = Set<UInt64>()
         var peak = 0
         var allocations = 0
@@ -13,9 +24,16 @@ public final class TrackingAllocator: FrameAllocator {
     }
 
     public let inner: any FrameAllocator
+    public let onMisuse: OnMisuse
     private let books = Mutex(Books())
 
-    public init(_ inner: any FrameAllocator) { self.inner = inner }
+    public init(_ inner: any FrameAllocator, onMisuse: OnMisuse = .trap) {
+        self.inner = inner
+        self.onMisuse = onMisuse
+    }
+
+    /// Frees refused in `.record` mode, in words.
+    public var violations: [String] { books.withLock { $0.violations } }
 
     public var directMap: DirectMap { inner.directMap }
     public var freeFrameCount: Int { inner.freeFrameCount }
@@ -74,13 +92,17 @@ public final class TrackingAllocator: FrameAllocator {
     }
 
     public func free(_ start: HostPhysAddr, count: Int) {
-        books.withLock { b in
-            for i in 0..<count {
-                let frame = start.raw + UInt64(i) * frameSize
-                precondition(b.live.remove(frame) != nil,
-                              "double free, or free of a frame never handed out: \(hex(frame))")
+        let refused: Bool = books.withLock { b in
+            let frames = (0..<count).map { start.raw + UInt64($0) * frameSize }
+            if let bad = frames.first(where: { !b.live.contains($0) }) {
+                let message = "double free, or free of a frame never handed out: \(hex(bad))"
+                guard onMisuse == .record else { preconditionFailure(message) }
+                b.violations.append(message)
+                return true
             }
+            for frame in frames { b.live.remove(frame) }
+            return false
         }
-        inner.free(start, count: count)
+        if !refused { inner.free(start, count: count) }
     }
 }

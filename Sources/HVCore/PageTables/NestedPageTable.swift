@@ -11,9 +11,15 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// Every table frame this table owns, the root included.
     public private(set) var tableFrames: Set<UInt64>
     public private(set) var pendingInvalidations: [Invalidation] = []
+    let bugs: SeededBugSwitch
 
-    public init(allocator: any FrameAllocator) throws(PageTableError) {
+    public convenience init(allocator: any FrameAllocator) throws(PageTableError) {
+        try self.init(allocator: allocator, bugs: SeededBugSwitch(nil))
+    }
+
+    init(allocator: any FrameAllocator, bugs: SeededBugSwitch) throws(PageTableError) {
         self.allocator = allocator
+        self.bugs = bugs
         directMap = allocator.directMap
         let root: HostPhysAddr
         do { root = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
@@ -95,6 +101,11 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
     // MARK: Validation
 
+    private func validate(_ flags: MappingFlags) throws(PageTableError) {
+        if bugs.on(.writeWithoutReadAccepted), flags.isWriteWithoutRead { return }
+        try Format.validate(flags)
+    }
+
     private func checkRange(_ gpa: GuestPhysAddr, _ size: UInt64) throws(PageTableError) {
         if size == 0 { throw .emptyRange(gpa) }
         if !gpa.isAligned(to: .size4K) { throw .unaligned(what: "guest address", address: gpa.raw, alignment: frameSize) }
@@ -130,7 +141,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         _ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags,
         largest: PageSize, smallest: PageSize
     ) throws(PageTableError) {
-        try Format.validate(flags)
+        try validate(flags)
         try checkRange(gpa, size)
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw, alignment: frameSize) }
         let hostLimit = UInt64(1) << UInt64(Format.hostAddressBits)
@@ -178,7 +189,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// frame per page, in one pass that reuses the leaf table while it can.
     /// All or nothing, like `mapRegion`.
     public func mapFrames(_ gpa: GuestPhysAddr, frames: UnsafeBufferPointer<UInt64>, flags: MappingFlags) throws(PageTableError) {
-        try Format.validate(flags)
+        try validate(flags)
         try checkRange(gpa, UInt64(frames.count) * frameSize)
         let hostLimit = UInt64(1) << UInt64(Format.hostAddressBits)
         for f in frames where f & (frameSize - 1) != 0 || f >= hostLimit {
@@ -267,9 +278,9 @@ public final class NestedPageTable<Format: PageTableFormat> {
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64, removed: (Leaf) -> Void = { _ in }) throws(PageTableError) -> UInt64 {
         try checkRange(gpa, size)
         let start = gpa.raw, end = gpa.raw + size
-        try splitEdges(start, end)
+        if !bugs.on(.partialUnmapDropsHugePage) { try splitEdges(start, end) }
         let bytes = removeRange(start, end, report: removed)
-        if bytes > 0 {
+        if bytes > 0, !bugs.on(.noInvalidationAfterUnmap) {
             pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .unmap))
         }
         return bytes
@@ -351,7 +362,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
             if !Format.isPresent(e) { continue }
             let entryStart = tableBase + UInt64(slot) * span
             if Format.isLeaf(e, level: level) {
-                precondition(entryStart >= start && entryStart + span <= end, "removeRange would cut a leaf")
+                precondition(bugs.on(.partialUnmapDropsHugePage) || (entryStart >= start && entryStart + span <= end),
+                             "removeRange would cut a leaf")
                 t[slot] = 0
                 report(Leaf(gpa: GuestPhysAddr(entryStart), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
                             pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
@@ -364,7 +376,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 removed += freeSubtree(child, level: level - 1, base: entryStart, report: report)
             } else {
                 removed += removeRange(in: child, level: level - 1, tableBase: entryStart, start, end, report)
-                if isEmpty(child) {
+                if !bugs.on(.emptyTablesNeverFreed), isEmpty(child) {
                     t[slot] = 0
                     freeTable(child)
                 }
@@ -392,7 +404,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// Returns the bytes whose flags were rewritten.
     @discardableResult
     public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(PageTableError) -> UInt64 {
-        try Format.validate(flags)
+        try validate(flags)
         try checkRange(gpa, size)
         let start = gpa.raw, end = gpa.raw + size
         try splitEdges(start, end)

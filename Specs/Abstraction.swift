@@ -1,0 +1,40 @@
+import HVCore
+
+/// What the implementation looks like through the model's eyes: the
+/// abstraction function from AddrSpace + page table + tracking allocator.
+public struct ObservedSpace: Sendable {
+    public var areas: [SpecArea]
+    public var leaves: [Leaf]
+    public var tableFrames: Set<UInt64>
+}
+
+public struct ObservedState: Sendable {
+    public var spaces: [ObservedSpace]
+    public var liveFrames: Int
+    public var allocatorViolations: [String]
+}
+
+extension SpecBacking {
+    init(_ backend: Backend) {
+        switch backend {
+        case let .linear(host): self = .linear(hostStart: host.raw)
+        case .alloc(.eager): self = .allocEager
+        case .alloc(.lazy): self = .allocLazy
+        case .identical: self = .identical
+        case .reserved: self = .reserved
+        }
+    }
+}
+
+public enum Abstraction {
+    public static func observe(_ space: EPTAddrSpace) -> ObservedSpace {
+        ObservedSpace(
+            areas: space.areas.map { SpecArea(start: $0.start, size: $0.size, flags: $0.flags, backing: SpecBacking($0.backend)) },
+            leaves: space.leaves,
+            tableFrames: space.tableFrameSet)
+    }
+
+    public static func observe(_ spaces: [EPTAddrSpace], _ tracker: TrackingAllocator) -> ObservedState {
+        ObservedState(spaces: spaces.map(observe), liveFrames: tracker.liveFrames, allocatorViolations: tracker.violations)
+    }
+}

@@ -1,0 +1,103 @@
+import HVCore
+
+/// DESIGN.md's invariants I1-I4 as declarative predicates over the model
+/// state and what the implementation shows of itself. Each returns the
+/// violations it finds, in words; empty means the invariant holds.
+public enum Invariants {
+    /// The host frame behind every present page of an owning area, from the
+    /// implementation's leaves. Huge leaves count once per 4 KiB frame.
+    static func ownedHostFrames(_ space: ObservedSpace) -> [(gpa: UInt64, host: UInt64)] {
+        var result: [(UInt64, UInt64)] = []
+        for leaf in space.leaves {
+            guard let a = space.areas.first(where: { $0.contains(leaf.gpa.raw) }), a.backing.ownsFrames else { continue }
+            for k in 0..<(leaf.pageSize.bytes / 0x1000) { result.append((leaf.gpa.raw + k * 0x1000, leaf.hpa.raw + k * 0x1000)) }
+        }
+        return result
+    }
+
+    /// I1 isolation. Protects against one VM reading or writing another's
+    /// memory, or its own page tables: no frame owned by an address space
+    /// is reachable from two spaces (or twice from one), and no page-table
+    /// frame of any space is reachable as guest memory. Linear mappings are
+    /// the caller's declared sharing and are exempt, except that they too
+    /// must never expose a page-table frame.
+    public static func isolation(_ o: ObservedState) -> [String] {
+        var problems: [String] = []
+        var owner: [UInt64: (Int, UInt64)] = [:]
+        let tables = o.spaces.reduce(into: Set<UInt64>()) { $0.formUnion($1.tableFrames) }
+        for (s, space) in o.spaces.enumerated() {
+            for (gpa, host) in ownedHostFrames(space) {
+                if let (other, otherGPA) = owner[host] {
+                    problems.append("host frame \(hex(host)) backs space \(other) page \(hex(otherGPA)) and space \(s) page \(hex(gpa))")
+                }
+                owner[host] = (s, gpa)
+            }
+            for leaf in space.leaves {
+                let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
+                if tables.contains(where: { $0 >= lo && $0 < hi }) {
+                    problems.append("space \(s) leaf \(leaf.gpa) exposes a page-table frame")
+                }
+            }
+        }
+        return problems
+    }
+
+    /// I2 alignment. Protects against a leaf that maps more or other memory
+    /// than intended (hardware ignores low bits): every leaf is aligned to
+    /// its size on both sides, every table frame to 4 KiB.
+    public static func alignment(_ o: ObservedState) -> [String] {
+        var problems: [String] = []
+        for (s, space) in o.spaces.enumerated() {
+            for leaf in space.leaves where leaf.gpa.raw % leaf.pageSize.bytes != 0 || leaf.hpa.raw % leaf.pageSize.bytes != 0 {
+                problems.append("space \(s) leaf \(leaf.gpa) -> \(leaf.hpa) is not aligned to \(leaf.pageSize)")
+            }
+            for t in space.tableFrames where t & 0xFFF != 0 { problems.append("space \(s) table \(hex(t)) is not 4 KiB aligned") }
+        }
+        return problems
+    }
+
+    /// I3 non-overlap. Protects against two areas claiming one guest page
+    /// (and so two backings for it): areas are sorted, disjoint, non-empty
+    /// and inside the managed range, in the model and in the implementation.
+    public static func nonOverlap(_ model: SpecState, _ o: ObservedState) -> [String] {
+        var problems: [String] = []
+        for s in model.spaces.indices {
+            let managed = model.environment.managed[s]
+            for (name, areas) in [("model", model.spaces[s].areas), ("implementation", o.spaces[s].areas)] {
+                for (i, a) in areas.enumerated() {
+                    if a.size == 0 { problems.append("\(name) space \(s): empty area at \(hex(a.start))") }
+                    if a.start < managed.start.raw || a.end > managed.end.raw { problems.append("\(name) space \(s): \(a) outside \(managed)") }
+                    if i > 0, areas[i - 1].end > a.start { problems.append("\(name) space \(s): \(areas[i - 1]) and \(a) overlap") }
+                }
+            }
+        }
+        return problems
+    }
+
+    /// I4 RAII. Protects against leaks and double ownership: every data
+    /// frame has exactly one owner and one page; the allocator's live frames
+    /// are exactly the ledger's frames plus the page tables; no free was ever
+    /// refused (a double free or a free of memory nobody allocated).
+    public static func raii(_ model: SpecState, _ o: ObservedState) -> [String] {
+        var problems: [String] = []
+        var seen: [FrameToken: UInt64] = [:]
+        for (s, space) in model.spaces.enumerated() {
+            for (page, token) in space.frames {
+                if model.ledger[token] != s { problems.append("token \(token) at space \(s) page \(hex(page)) is owned by \(String(describing: model.ledger[token]))") }
+                if let other = seen[token] { problems.append("token \(token) is at \(hex(other)) and \(hex(page))") }
+                seen[token] = page
+            }
+        }
+        if seen.count != model.ledger.count { problems.append("ledger has \(model.ledger.count) tokens, pages hold \(seen.count)") }
+        let tables = o.spaces.reduce(0) { $0 + $1.tableFrames.count }
+        if o.liveFrames != model.ledger.count + tables {
+            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables)")
+        }
+        problems += o.allocatorViolations.map { "allocator: \($0)" }
+        return problems
+    }
+
+    public static func all(_ model: SpecState, _ o: ObservedState) -> [String] {
+        isolation(o) + alignment(o) + nonOverlap(model, o) + raii(model, o)
+    }
+}

@@ -1,0 +1,116 @@
+import HVCore
+
+extension SpecState {
+    /// Drops the words of pages in `[lo, hi)` of space `s` (their frames are gone).
+    mutating func forgetWords(_ s: Int, _ lo: UInt64, _ hi: UInt64) {
+        words[s] = words[s]?.filter { $0.key < lo || $0.key >= hi }
+    }
+
+    /// unmap(gpa, size): may cover several areas and holes. Preconditions:
+    /// 1. the range is valid and managed. Areas are cut at the edges, the
+    /// frames of the range's present pages are freed, every page of the
+    /// range becomes unmapped.
+    public func unmap(_ s: Int, gpa: UInt64, size: UInt64) -> SpecResult {
+        if let e = Preconditions.range(environment, s, gpa, size) { return .failure(e) }
+        var next = self
+        let lo = gpa, hi = gpa + size
+        var areas: [SpecArea] = []
+        for a in spaces[s].areas {
+            guard a.start < hi && lo < a.end else { areas.append(a); continue }
+            if a.start < lo { areas.append(a.slice(a.start, lo)) }
+            if a.end > hi { areas.append(a.slice(hi, a.end)) }
+        }
+        next.spaces[s].areas = areas
+        for (page, token) in spaces[s].frames where page >= lo && page < hi {
+            next.spaces[s].frames[page] = nil
+            next.release(token)
+        }
+        next.forgetWords(s, lo, hi)
+        return .success(next)
+    }
+
+    /// True when unmapping `[gpa, gpa + size)` removes at least one present
+    /// page: then the hardware must be told (an invalidation is due).
+    public func unmapRemovesPresentPages(_ s: Int, gpa: UInt64, size: UInt64) -> Bool {
+        let hi = gpa &+ size
+        for a in spaces[s].areas(overlapping: gpa, hi) {
+            switch a.backing {
+            case .linear, .reserved: return true
+            default: if spaces[s].frames.keys.contains(where: { $0 >= max(gpa, a.start) && $0 < min(hi, a.end) }) { return true }
+            }
+        }
+        return false
+    }
+
+    /// protect(gpa, size, flags). Preconditions: 1. flags; 2. range. Holes
+    /// are skipped; areas are cut at the edges and the middle gets the flags.
+    public func protect(_ s: Int, gpa: UInt64, size: UInt64, flags: MappingFlags) -> SpecResult {
+        if let e = Preconditions.flags(flags) ?? Preconditions.range(environment, s, gpa, size) { return .failure(e) }
+        var next = self
+        let lo = gpa, hi = gpa + size
+        var areas: [SpecArea] = []
+        for a in spaces[s].areas {
+            guard a.start < hi && lo < a.end else { areas.append(a); continue }
+            if a.start < lo { areas.append(a.slice(a.start, lo)) }
+            var middle = a.slice(lo, hi)
+            middle.flags = flags
+            areas.append(middle)
+            if a.end > hi { areas.append(a.slice(hi, a.end)) }
+        }
+        next.spaces[s].areas = areas
+        return .success(next)
+    }
+
+    /// clear(): every area and frame of space `s` goes.
+    public func clear(_ s: Int) -> SpecState {
+        var next = self
+        for token in spaces[s].frames.values { next.release(token) }
+        next.spaces[s] = SpaceSpec()
+        next.words[s] = nil
+        return next
+    }
+
+    /// handlePageFault(gpa, access). Checked in order: 1. inside the managed
+    /// range; 2. inside an area; 3. the area allows the access; 4. the area
+    /// is Alloc (other backings are always present); 5. the page is absent.
+    /// Then the page gets a fresh zero frame.
+    public func fault(_ s: Int, gpa: UInt64, access: MappingFlags) -> (SpecState, SpecFault) {
+        let managed = environment.managed[s]
+        guard managed.contains(GuestPhysAddr(gpa)) else { return (self, .outsideRange) }
+        guard let a = spaces[s].area(containing: gpa) else { return (self, .noArea) }
+        guard a.flags.isSuperset(of: access.intersection(.rwx)) else { return (self, .accessNotAllowed) }
+        switch a.backing {
+        case .allocEager, .allocLazy: break
+        default: return (self, .linearBackend)
+        }
+        let page = gpa & ~0xFFF
+        if spaces[s].frames[page] != nil { return (self, .alreadyPresent) }
+        var next = self
+        next.spaces[s].frames[page] = next.newToken(owner: s)
+        return (next, .handled)
+    }
+}
+
+/// The model's answer to a page fault, compared with the implementation's
+/// `PageFaultOutcome` case by case.
+public enum SpecFault: String, Equatable, Sendable {
+    case handled, outsideRange, noArea, accessNotAllowed, linearBackend, alreadyPresent
+}
+
+extension PageFaultOutcome {
+    /// The model's name for this outcome; nil for an allocation failure.
+    public var specFault: SpecFault? {
+        switch self {
+        case .handled: .handled
+        case let .violation(v):
+            switch v {
+            case .outsideRange: .outsideRange
+            case .noArea: .noArea
+            case .accessNotAllowed: .accessNotAllowed
+            case .linearBackend: .linearBackend
+            case .alreadyPresent: .alreadyPresent
+            case .outOfFrames: nil
+            }
+        }
+    }
+}
