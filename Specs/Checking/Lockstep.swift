@@ -86,8 +86,10 @@ public final class Lockstep {
             return settle(model.mapLinear(s, gpa: g, hpa: h, size: size, flags: flags),
                           Result { () throws(AddrSpaceError) in try spaces[s].mapLinear(GuestPhysAddr(g), to: HostPhysAddr(h), size: size, flags: flags) })
         case let .mapAlloc(s, g, size, flags, eager):
-            return settle(model.mapAlloc(s, gpa: g, size: size, flags: flags, eager: eager),
-                          Result { () throws(AddrSpaceError) in try spaces[s].mapAlloc(GuestPhysAddr(g), size: size, flags: flags, populate: eager ? .eager : .lazy) })
+            let actual = Result { () throws(AddrSpaceError) in try spaces[s].mapAlloc(GuestPhysAddr(g), size: size, flags: flags, populate: eager ? .eager : .lazy) }
+            if let p = settle(model.mapAlloc(s, gpa: g, size: size, flags: flags, eager: eager), actual) { return p }
+            if case .success = actual, eager { return expectZero(s, g, size) }
+            return nil
         case let .mapIdentical(s, g, size, flags):
             let live = tracker.liveFrameSet
             let hostFree: (UInt64, Int) -> Bool = { start, count in
@@ -96,8 +98,10 @@ public final class Lockstep {
                     return f >= CheckerSetup.poolBase && f < CheckerSetup.poolEnd && !live.contains(f)
                 }
             }
-            return settle(model.mapIdentical(s, gpa: g, size: size, flags: flags, hostFree: hostFree),
-                          Result { () throws(AddrSpaceError) in try spaces[s].mapIdentical(GuestPhysAddr(g), size: size, flags: flags) })
+            let actual = Result { () throws(AddrSpaceError) in try spaces[s].mapIdentical(GuestPhysAddr(g), size: size, flags: flags) }
+            if let p = settle(model.mapIdentical(s, gpa: g, size: size, flags: flags, hostFree: hostFree), actual) { return p }
+            if case .success = actual { return expectZero(s, g, size) }
+            return nil
         case let .mapReserved(s, g, size, flags):
             return settle(model.mapReserved(s, gpa: g, size: size, flags: flags),
                           Result { () throws(AddrSpaceError) in try spaces[s].mapReserved(GuestPhysAddr(g), size: size, flags: flags) })
@@ -123,6 +127,7 @@ public final class Lockstep {
             }
             if actual != expected { return "fault outcome \(outcome), the model says \(expected.rawValue)" }
             model = next
+            if actual == .handled { return expectZero(s, g & ~0xFFF, 0x1000) }
             return nil
         case let .write(s, g, value):
             return settle(model.writeWord(s, gpa: g, value: value),
@@ -143,6 +148,24 @@ public final class Lockstep {
         }
     }
 
+    /// Frames handed to a guest are zero: every byte of a page the
+    /// operation just gave memory to.
+    private func expectZero(_ s: Int, _ gpa: UInt64, _ size: UInt64) -> String? {
+        do {
+            for buffer in try spaces[s].translatedBuffers(GuestPhysAddr(gpa), length: Int(size), access: []) {
+                // Word-wise first (buffers are whole pages here), then the byte.
+                let words = UnsafeRawBufferPointer(buffer).withMemoryRebound(to: UInt64.self) { $0.contains { $0 != 0 } }
+                if words || buffer.count % 8 != 0, let i = buffer.firstIndex(where: { $0 != 0 }) {
+                    let offset = buffer.baseAddress! - spaces[s].allocator.hostVirtual(HostPhysAddr(CheckerSetup.poolBase))!
+                    return "a page handed to the guest is not zero: byte \(hex(UInt64(buffer[i]))) at host \(hex(CheckerSetup.poolBase + UInt64(offset + i)))"
+                }
+            }
+        } catch {
+            return "the new pages cannot be read back: \(error)"
+        }
+        return nil
+    }
+
     /// translate() at the edges of what the operation touched agrees with the model.
     private func probe(_ op: SpecOp) -> String? {
         guard let s = op.space else { return nil }
@@ -155,6 +178,9 @@ public final class Lockstep {
         case let .buffers(_, g, length, _): points = [g, g &+ length]
         default: return nil
         }
+        // Two pages nobody asked about, different at every step.
+        var r = CheckerRandom(seed: UInt64(steps))
+        points += [r.next() % CheckerSetup.managedSize, OpGenerator.anchors[Int(r.next() % UInt64(OpGenerator.anchors.count))]]
         for p in points where p < CheckerSetup.managedSize {
             let t = spaces[s].translate(GuestPhysAddr(p))
             switch model.page(s, p) {

@@ -38,6 +38,7 @@ public struct OpGenerator {
     public let spaces: Int
     var rng: CheckerRandom
     var recent: [(space: Int, gpa: UInt64, size: UInt64)] = []
+    var written: [(space: Int, gpa: UInt64)] = []
 
     public init(spaces: Int, seed: UInt64) {
         self.spaces = spaces
@@ -101,8 +102,19 @@ public struct OpGenerator {
         case 63..<73:
             return .fault(space: s, gpa: target(s) &+ UInt64(rng.below(512)) * 8, access: rng.pick([.read, .write, .execute, .readWrite]))
         case 73..<81:
-            return .write(space: s, gpa: target(s) &+ rng.pick([0, 8, 0xFF8]), value: rng.next() | 1)
+            let gpa = target(s) &+ rng.pick([0, 8, 0xFF8])
+            written.append((s, gpa))
+            return .write(space: s, gpa: gpa, value: rng.next() | 1)
         case 81..<88:
+            // Reading back where something was written finds stale and lost data.
+            if let w = written.last(where: { $0.space == s }), rng.chance(60) {
+                // Where it was written, or at the same offset in the newest
+                // Alloc region (which may have been given that frame again).
+                if rng.chance(50), let fresh = recent.last(where: { $0.space == s }) {
+                    return .read(space: s, gpa: fresh.gpa &+ (w.gpa & 0xFFF))
+                }
+                return .read(space: s, gpa: w.gpa)
+            }
             return .read(space: s, gpa: target(s) &+ rng.pick([0, 8, 0xFF8]))
         case 88..<93:
             return .buffers(space: s, gpa: target(s) &+ rng.pick([0, 0x800]),
