@@ -12,6 +12,12 @@ public struct ObservedState: Sendable {
     public var spaces: [ObservedSpace]
     public var liveFrames: Int
     public var allocatorViolations: [String]
+
+    public init(spaces: [ObservedSpace], liveFrames: Int, allocatorViolations: [String]) {
+        self.spaces = spaces
+        self.liveFrames = liveFrames
+        self.allocatorViolations = allocatorViolations
+    }
 }
 
 extension SpecBacking {

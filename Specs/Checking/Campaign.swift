@@ -93,8 +93,11 @@ public enum Campaign {
             progress?(i)
             let (spaces, ops) = generate(seed: seed, case: i, maxLength: maxLength)
             guard failure(of: ops, spaces: spaces, bug: bug) != nil else { continue }
-            let (shrunk, message) = shrink(ops, spaces: spaces, bug: bug)
-            return (Counterexample(seed: seed, caseIndex: i, spaces: spaces, bug: bug, originalLength: ops.count,
+            var (shrunk, message) = shrink(ops, spaces: spaces, bug: bug)
+            // Fewer address spaces when the shrunk case uses fewer.
+            var used = (shrunk.compactMap(\.space).max() ?? 0) + 1
+            if used < spaces, let m = failure(of: shrunk, spaces: used, bug: bug) { message = m } else { used = spaces }
+            return (Counterexample(seed: seed, caseIndex: i, spaces: used, bug: bug, originalLength: ops.count,
                                    ops: shrunk, message: message), i + 1)
         }
         return (nil, cases)
