@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "HVCore", targets: ["HVCore"]),
         .library(name: "HVSpecs", targets: ["HVSpecs"]),
+        .library(name: "SMT", targets: ["SMT"]),
+        .library(name: "HVProofs", targets: ["HVProofs"]),
         .executable(name: "hvkit", targets: ["hvkit"]),
     ],
     dependencies: [
@@ -22,13 +24,20 @@ let package = Package(
             // page-table format).
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
         ),
+        // Z3's C API through pkg-config (Debian: libz3-dev).
+        .systemLibrary(name: "CZ3", pkgConfig: "z3", providers: [.apt(["libz3-dev"])]),
+        // A small typed, reference-counted wrapper over the Z3 C API, and the
+        // symbolic conformance of the kernels' bit-vector domain.
+        .target(name: "SMT", dependencies: ["CZ3", "HVCore"]),
+        // Theorems over HVCore's shipped kernels.
+        .target(name: "HVProofs", dependencies: ["SMT", "HVCore"], path: "Proofs", exclude: ["smt2"]),
         // Executable specifications: the abstract model, the invariants, the
         // abstraction function and the model-based checker.
         .target(name: "HVSpecs", dependencies: ["HVCore"], path: "Specs"),
         .executableTarget(
             name: "hvkit",
             dependencies: [
-                "HVCore", "HVSpecs",
+                "HVCore", "HVSpecs", "HVProofs", "SMT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -40,6 +49,8 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "SMTTests", dependencies: ["SMT", "HVCore"]),
+        .testTarget(name: "HVProofsTests", dependencies: ["HVProofs", "SMT", "HVCore"]),
         .testTarget(name: "HVSpecsTests", dependencies: ["HVCore", "HVSpecs", "TestSupport"]),
         .testTarget(name: "ProjectTests", dependencies: []),
     ]

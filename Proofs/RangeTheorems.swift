@@ -1,0 +1,96 @@
+import HVCore
+import SMT
+
+/// Half-open ranges are compared with a 65-bit reference, so a range may end
+/// at exactly 2^64 without wrapping.
+enum RangeTheorems {
+    struct Range65 {
+        let start: SymBV, size: SymBV
+        var wideStart: SymBV { start.zeroExtended(by: 1) }
+        var wideEnd: SymBV { start.zeroExtended(by: 1) &+ size.zeroExtended(by: 1) }
+        /// The range ends at or before 2^64.
+        /// The range ends at or before 2^64, in 65-bit arithmetic.
+        func fitsWide(_ c: SMTContext) -> SymBool { wideEnd.unsignedLessOrEqual(to: wideEnd.number(1).shiftedLeft(by: 64)) }
+        /// The same fact in 64 bits: size <= 2^64 - start (any size when
+        /// start is 0). `range_fits_forms` proves the two equal.
+        func fits(_ c: SMTContext) -> SymBool { start.isZero.or(size.unsignedLessOrEqual(to: c.c(0) &- start)) }
+        /// Membership by the 65-bit reference (no wrap possible).
+        func containsWide(_ x: SymBV) -> SymBool {
+            let w = x.zeroExtended(by: 1)
+            return wideStart.unsignedLessOrEqual(to: w).and(w.unsignedLess(than: wideEnd))
+        }
+
+        /// Membership as offset < size; `range_contains_address` proves it
+        /// equal to the 65-bit reference for every range that fits, so the
+        /// other range theorems may use it (a 64-bit query is far easier).
+        func contains(_ x: SymBV) -> SymBool { (x &- start).unsignedLess(than: size) }
+    }
+
+    static var all: [Theorem] {
+        [
+            Theorem("range_overlap_sound", "if some address lies in both half-open ranges, rangesOverlap says so (ranges may end at 2^64)",
+                    wrong: "the naive a < b + b_size && b < a + a_size, which wraps for a range ending at 2^64") { c, variant in
+                let a = Range65(start: c.bv("a_start"), size: c.bv("a_size")), b = Range65(start: c.bv("b_start"), size: c.bv("b_size"))
+                let x = c.bv("address")
+                let overlap = variant == .shipped
+                    ? Kernels.rangesOverlap(a.start, a.size, b.start, b.size)
+                    : a.start.unsignedLess(than: b.start &+ b.size).and(b.start.unsignedLess(than: a.start &+ a.size))
+                let aFirst = a.start.unsignedLessOrEqual(to: b.start)
+                return Query(inputs: [("a_start", a.start), ("a_size", a.size), ("b_start", b.start), ("b_size", b.size), ("address", x)],
+                             assumptions: [a.fits(c), b.fits(c), a.contains(x), b.contains(x)], claim: overlap,
+                                          cases: [aFirst, aFirst.negated])
+            },
+            Theorem("range_overlap_complete", "if rangesOverlap says two ranges overlap, the larger start lies in both",
+                    wrong: "compares the gap with <= (adjacent ranges overlap)") { c, variant in
+                let a = Range65(start: c.bv("a_start"), size: c.bv("a_size")), b = Range65(start: c.bv("b_start"), size: c.bv("b_size"))
+                let overlap = variant == .shipped ? Kernels.rangesOverlap(a.start, a.size, b.start, b.size) : wrongOverlap(a, b)
+                let witness = SymBV.select(a.start.unsignedLessOrEqual(to: b.start), b.start, a.start)
+                return Query(inputs: [("a_start", a.start), ("a_size", a.size), ("b_start", b.start), ("b_size", b.size)],
+                             assumptions: [a.fits(c), b.fits(c), overlap], claim: a.contains(witness).and(b.contains(witness)))
+            },
+            Theorem("range_contains_sound", "if rangeContains says inner lies in outer, every address of inner lies in outer",
+                    wrong: "compares the inner size with the outer size, forgetting the offset", slow: true) { c, variant in
+                let o = Range65(start: c.bv("outer_start"), size: c.bv("outer_size")), i = Range65(start: c.bv("inner_start"), size: c.bv("inner_size"))
+                let x = c.bv("address")
+                let contains = variant == .shipped
+                    ? Kernels.rangeContains(outerStart: o.start, outerSize: o.size, innerStart: i.start, innerSize: i.size)
+                    : o.start.unsignedLessOrEqual(to: i.start).and(i.size.unsignedLessOrEqual(to: o.size))
+                return Query(inputs: [("outer_start", o.start), ("outer_size", o.size), ("inner_start", i.start), ("inner_size", i.size), ("address", x)],
+                             assumptions: [o.fits(c), i.fits(c), contains, i.contains(x)], claim: o.contains(x))
+            },
+            Theorem("range_contains_complete", "if a non-empty inner range is not contained, its first or its last address lies outside outer",
+                    wrong: "claims the first address alone always shows it", slow: true) { c, variant in
+                let o = Range65(start: c.bv("outer_start"), size: c.bv("outer_size")), i = Range65(start: c.bv("inner_start"), size: c.bv("inner_size"))
+                let contains = Kernels.rangeContains(outerStart: o.start, outerSize: o.size, innerStart: i.start, innerSize: i.size)
+                let last = i.start &+ i.size &- c.c(1)
+                let shown = variant == .shipped ? o.contains(i.start).negated.or(o.contains(last).negated) : o.contains(i.start).negated
+                return Query(inputs: [("outer_start", o.start), ("outer_size", o.size), ("inner_start", i.start), ("inner_size", i.size)],
+                             assumptions: [o.fits(c), i.fits(c), i.size.isNonZero, contains.negated], claim: shown)
+            },
+            Theorem("range_fits_forms", "the 64-bit form of 'the range ends at or before 2^64' equals the 65-bit one",
+                    wrong: "size < 2^64 - start (excludes ranges ending exactly at 2^64)") { c, variant in
+                let r = Range65(start: c.bv("start"), size: c.bv("size"))
+                let narrow = variant == .shipped ? r.fits(c) : r.start.isZero.or(r.size.unsignedLess(than: c.c(0) &- r.start))
+                return Query(inputs: [("start", r.start), ("size", r.size)], claim: narrow.iff(r.fitsWide(c)))
+            },
+            Theorem("range_contains_address", "rangeContainsAddress is exactly start <= x < start + size (end up to 2^64)",
+                    wrong: "uses <= at the end") { c, variant in
+                let r = Range65(start: c.bv("start"), size: c.bv("size")), x = c.bv("address")
+                let kernel = variant == .shipped
+                    ? Kernels.rangeContainsAddress(start: r.start, size: r.size, address: x)
+                    : (x &- r.start).unsignedLessOrEqual(to: r.size)
+                return Query(inputs: [("start", r.start), ("size", r.size), ("address", x)],
+                             assumptions: [r.fitsWide(c)], claim: kernel.iff(r.containsWide(x)).and(r.contains(x).iff(r.containsWide(x))))
+            },
+        ]
+    }
+
+    /// The classic slip: `gap <= size` makes adjacent ranges overlap.
+    static func wrongOverlap(_ a: Range65, _ b: Range65) -> SymBool {
+        let aFirst = a.start.unsignedLessOrEqual(to: b.start)
+        let gap = SymBV.select(aFirst, b.start &- a.start, a.start &- b.start)
+        let lower = SymBV.select(aFirst, a.size, b.size)
+        let upper = SymBV.select(aFirst, b.size, a.size)
+        return gap.unsignedLessOrEqual(to: lower).and(upper.isNonZero)
+    }
+}

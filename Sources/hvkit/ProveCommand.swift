@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import HVCore
+import HVProofs
+
+/// Runs the Z3 theorem suite over the shipped kernels.
+struct ProveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prove",
+        abstract: "Prove the bit-level kernels with Z3 (and check that each wrong variant is refuted).",
+        discussion: "Exits 1 if a theorem is refuted or unknown, or a wrong variant is not refuted."
+    )
+
+    @Option(help: "Only theorems whose name contains this.")
+    var filter: String?
+
+    @Flag(help: "Print one JSON object per theorem.")
+    var json = false
+
+    @Option(help: "Write each shipped theorem's query as DIR/NAME.smt2.")
+    var exportSmt2: String?
+
+    @Option(help: "Per-query time-out in milliseconds.")
+    var timeout: UInt32 = 2000
+
+    @Flag(help: "Skip the wrong variants.")
+    var skipWrong = false
+
+    @Flag(help: "Also run the slow theorems (range containment: tens of seconds each), with a 120 s time-out for them.")
+    var slow = false
+
+    func run() throws {
+        let theorems = ProofSuite.theorems(matching: filter, includeSlow: slow)
+        guard !theorems.isEmpty else { throw ValidationError("no theorem matches '\(filter ?? "")'") }
+        if let dir = exportSmt2 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        var failures = 0
+        var total = 0.0
+        for (i, theorem) in theorems.enumerated() {
+            let budget = theorem.slow ? max(timeout, 120_000) : timeout
+            let shipped = theorem.check(.shipped, timeoutMilliseconds: budget)
+            let wrong = skipWrong ? nil : theorem.check(.wrong, timeoutMilliseconds: budget)
+            total += shipped.seconds + (wrong?.seconds ?? 0)
+            let ok = shipped.asExpected && (wrong?.asExpected ?? true)
+            if !ok { failures += 1 }
+            if let dir = exportSmt2 {
+                try theorem.smtLib(.shipped).write(toFile: "\(dir)/\(theorem.name).smt2", atomically: true, encoding: .utf8)
+            }
+            if json {
+                print(jsonLine(theorem, shipped, wrong))
+            } else {
+                let mark = ok ? "ok  " : "FAIL"
+                print("[\(i + 1)/\(theorems.count)] \(mark) \(theorem.name): \(describe(shipped)) in \(ms(shipped.seconds))"
+                    + (wrong.map { "; wrong variant \(describe($0)) in \(ms($0.seconds))" } ?? ""))
+                if shipped.outcome != .proved {
+                    print("      claim: \(theorem.statement)")
+                    print("      counterexample: \(values(shipped))")
+                }
+                if let wrong, !wrong.asExpected {
+                    print("      the wrong variant (\(theorem.wrongVariant)) was not refuted")
+                } else if let wrong, !json, !wrong.counterexample.isEmpty, filter != nil {
+                    print("      wrong variant (\(theorem.wrongVariant)) refuted by \(values(wrong))")
+                }
+            }
+        }
+        if !json {
+            print("\(theorems.count - failures)/\(theorems.count) theorems proved\(skipWrong ? "" : " with their wrong variants refuted") in \(ms(total))")
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+
+    private func describe(_ r: TheoremResult) -> String {
+        switch r.outcome {
+        case .proved: "proved"
+        case .refuted: "refuted"
+        case let .unknown(reason): "unknown (\(reason))"
+        }
+    }
+
+    private func values(_ r: TheoremResult) -> String {
+        r.counterexample.map { "\($0.name) = \(hex($0.value))" }.joined(separator: ", ")
+    }
+
+    private func ms(_ s: Double) -> String { String(format: "%.0f ms", s * 1000) }
+
+    private func jsonLine(_ t: Theorem, _ shipped: TheoremResult, _ wrong: TheoremResult?) -> String {
+        func outcome(_ r: TheoremResult) -> String {
+            let cex = r.counterexample.map { "\"\($0.name)\":\"\(hex($0.value))\"" }.joined(separator: ",")
+            return "{\"outcome\":\"\(describe(r))\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}}"
+        }
+        return "{\"theorem\":\"\(t.name)\",\"shipped\":\(outcome(shipped)),\"wrong\":\(wrong.map(outcome) ?? "null")}"
+    }
+}
