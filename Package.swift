@@ -8,12 +8,14 @@ let package = Package(
         .library(name: "HVCore", targets: ["HVCore"]),
         .library(name: "HVSpecs", targets: ["HVSpecs"]),
         .library(name: "SMT", targets: ["SMT"]),
+        .library(name: "HVKVM", targets: ["HVKVM"]),
         .library(name: "HVProofs", targets: ["HVProofs"]),
         .executable(name: "hvkit", targets: ["hvkit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // The reference core: pure Swift, no syscalls.
@@ -31,13 +33,18 @@ let package = Package(
         .target(name: "SMT", dependencies: ["CZ3", "HVCore"]),
         // Theorems over HVCore's shipped kernels.
         .target(name: "HVProofs", dependencies: ["SMT", "HVCore"], path: "Proofs", exclude: ["smt2"]),
+        // linux/kvm.h structs and ioctl numbers for Swift; the only C that
+        // includes kernel headers.
+        .target(name: "CKVM"),
+        // Runs HVCore address spaces as the memory of KVM guests.
+        .target(name: "HVKVM", dependencies: ["CKVM", "HVCore", .product(name: "SystemPackage", package: "swift-system")]),
         // Executable specifications: the abstract model, the invariants, the
         // abstraction function and the model-based checker.
         .target(name: "HVSpecs", dependencies: ["HVCore"], path: "Specs"),
         .executableTarget(
             name: "hvkit",
             dependencies: [
-                "HVCore", "HVSpecs", "HVProofs", "SMT",
+                "HVCore", "HVSpecs", "HVProofs", "SMT", "HVKVM",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -49,6 +56,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        .testTarget(name: "HVKVMTests", dependencies: ["HVKVM", "HVCore", "TestSupport"]),
         .testTarget(name: "SMTTests", dependencies: ["SMT", "HVCore"]),
         .testTarget(name: "HVProofsTests", dependencies: ["HVProofs", "SMT", "HVCore"]),
         .testTarget(name: "HVSpecsTests", dependencies: ["HVCore", "HVSpecs", "TestSupport"]),

@@ -8,25 +8,38 @@ public final class HeapFramePool: FrameAllocator {
     public let capacityFrames: Int
     public let directMap: DirectMap
     private let bitmap: Mutex<FrameBitmap>
+    private let release: @Sendable (UnsafeMutableRawPointer) -> Void
 
     /// - Parameters:
     ///   - capacity: bytes, a positive multiple of 4 KiB.
     ///   - physicalBase: non-zero and 1 GiB aligned, so 2 MiB and 1 GiB
     ///     alignments in host-physical terms can be met.
-    public init(capacity: UInt64, physicalBase: HostPhysAddr = HostPhysAddr(0x1_0000_0000)) {
+    public convenience init(capacity: UInt64, physicalBase: HostPhysAddr = HostPhysAddr(0x1_0000_0000)) {
+        precondition(capacity > 0 && capacity % frameSize == 0, "pool capacity must be a positive multiple of 4 KiB")
+        // SAFETY: the block lives until deinit; 2 MiB alignment lets the host
+        // back 2 MiB frames with huge pages.
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity), alignment: Int(PageSize.size2M.bytes))
+        self.init(memory: memory, capacity: capacity, physicalBase: physicalBase) { $0.deallocate() }
+    }
+
+    /// A pool over memory someone else mapped (an mmap region for KVM);
+    /// `release` gives it back when the pool goes.
+    ///
+    /// SAFETY: `memory` must stay valid and writable for `capacity` bytes
+    /// until `release` is called.
+    public init(memory: UnsafeMutableRawPointer, capacity: UInt64, physicalBase: HostPhysAddr,
+                release: @escaping @Sendable (UnsafeMutableRawPointer) -> Void) {
         precondition(capacity > 0 && capacity % frameSize == 0, "pool capacity must be a positive multiple of 4 KiB")
         precondition(physicalBase.raw != 0 && physicalBase.isAligned(to: .size1G), "pool base must be non-zero and 1 GiB aligned")
         precondition(!physicalBase.raw.addingReportingOverflow(capacity).overflow, "pool end overflows")
         self.physicalBase = physicalBase
         capacityFrames = Int(capacity / frameSize)
-        // SAFETY: the block lives until deinit; 2 MiB alignment lets the host
-        // back 2 MiB frames with huge pages.
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity), alignment: Int(PageSize.size2M.bytes))
         directMap = DirectMap(physicalBase: physicalBase.raw, virtualBase: memory, size: capacity)
         bitmap = Mutex(FrameBitmap(frameCount: capacityFrames))
+        self.release = release
     }
 
-    deinit { directMap.virtualBase.deallocate() }
+    deinit { release(directMap.virtualBase) }
 
     public var freeFrameCount: Int { bitmap.withLock { $0.freeCount } }
 

@@ -39,4 +39,11 @@ public struct Leaf: Equatable, Sendable {
     public let hpa: HostPhysAddr
     public let pageSize: PageSize
     public let flags: MappingFlags
+
+    public init(gpa: GuestPhysAddr, hpa: HostPhysAddr, pageSize: PageSize, flags: MappingFlags) {
+        self.gpa = gpa
+        self.hpa = hpa
+        self.pageSize = pageSize
+        self.flags = flags
+    }
 }

@@ -1,0 +1,53 @@
+// The only place HVKit includes kernel headers: linux/kvm.h structs, the
+// ioctl request numbers (C macros Swift cannot import) as constants, and
+// non-variadic wrappers around the calls Swift cannot make directly.
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stddef.h>
+
+extern const unsigned long CKVM_GET_API_VERSION;
+extern const unsigned long CKVM_CREATE_VM;
+extern const unsigned long CKVM_CHECK_EXTENSION;
+extern const unsigned long CKVM_GET_VCPU_MMAP_SIZE;
+extern const unsigned long CKVM_CREATE_VCPU;
+extern const unsigned long CKVM_SET_USER_MEMORY_REGION;
+extern const unsigned long CKVM_RUN;
+extern const unsigned long CKVM_GET_REGS;
+extern const unsigned long CKVM_SET_REGS;
+extern const unsigned long CKVM_GET_SREGS;
+extern const unsigned long CKVM_SET_SREGS;
+extern const unsigned long CKVM_SET_TSS_ADDR;
+extern const unsigned long CKVM_GET_SUPPORTED_CPUID;
+extern const unsigned long CKVM_SET_CPUID2;
+
+extern const uint32_t CKVM_MEM_READONLY;
+extern const int CKVM_CAP_USER_MEMORY;
+extern const int CKVM_CAP_READONLY_MEM;
+extern const int CKVM_CAP_NR_MEMSLOTS;
+
+/// ioctl(2) with one pointer argument; returns -1 and sets errno on failure.
+int ckvm_ioctl_ptr(int fd, unsigned long request, void *argument);
+/// ioctl(2) with one integer argument.
+int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument);
+/// The current errno (Swift's view of errno is not reliable across calls).
+int ckvm_errno(void);
+
+/// Accessors for the kvm_run union members the runner reads.
+struct kvm_run;
+uint32_t ckvm_exit_reason(const struct kvm_run *run);
+uint8_t ckvm_io_direction(const struct kvm_run *run);
+uint8_t ckvm_io_size(const struct kvm_run *run);
+uint16_t ckvm_io_port(const struct kvm_run *run);
+uint32_t ckvm_io_count(const struct kvm_run *run);
+uint64_t ckvm_io_data_offset(const struct kvm_run *run);
+uint64_t ckvm_mmio_address(const struct kvm_run *run);
+uint8_t *ckvm_mmio_data(struct kvm_run *run);
+uint32_t ckvm_mmio_length(const struct kvm_run *run);
+uint8_t ckvm_mmio_is_write(const struct kvm_run *run);
+uint32_t ckvm_internal_suberror(const struct kvm_run *run);
+uint64_t ckvm_fail_entry_reason(const struct kvm_run *run);
+
+#endif

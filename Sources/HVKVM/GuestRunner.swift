@@ -1,0 +1,178 @@
+import CKVM
+import HVCore
+
+/// How a guest run ended.
+public enum RunOutcome: Equatable, CustomStringConvertible {
+    /// The guest wrote a status byte to the debug-exit port.
+    case exited(status: UInt8)
+    case halted
+    /// An access the address space refuses: no area, no permission, or
+    /// lazy memory that could not be had.
+    case violation(MemoryViolation)
+    case shutdown(RegisterDump)
+    case internalError(suberror: UInt32, RegisterDump)
+    case failEntry(reason: UInt64, RegisterDump)
+    case unhandledExit(reason: UInt32, RegisterDump)
+    case exitLimit(Int)
+
+    public var description: String {
+        switch self {
+        case let .exited(status): "exited with status \(status)"
+        case .halted: "halted"
+        case let .violation(v): "memory violation: \(v)"
+        case let .shutdown(r): "shutdown (triple fault)\n\(r)"
+        case let .internalError(sub, r): "KVM internal error \(sub)\n\(r)"
+        case let .failEntry(reason, r): "VM entry failed (reason \(hex(reason)))\n\(r)"
+        case let .unhandledExit(reason, r): "unhandled exit \(reason)\n\(r)"
+        case let .exitLimit(n): "stopped after \(n) exits"
+        }
+    }
+}
+
+public struct MemoryViolation: Equatable, CustomStringConvertible {
+    public let gpa: UInt64
+    public let width: Int
+    public let isWrite: Bool
+    public let area: String?
+    public let reason: String
+
+    public var description: String {
+        "\(isWrite ? "write" : "read") of \(width) byte(s) at \(hex(gpa)) in \(area ?? "no area"): \(reason)"
+    }
+}
+
+public struct RegisterDump: Equatable, CustomStringConvertible {
+    public let rip: UInt64, rsp: UInt64, rax: UInt64, rflags: UInt64
+    public let cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64, csBase: UInt64
+    /// Up to 16 bytes at CS.base + RIP, when that memory is mapped.
+    public let bytesAtRIP: [UInt8]
+
+    public var description: String {
+        "  rip=\(hex(rip)) rsp=\(hex(rsp)) rax=\(hex(rax)) rflags=\(hex(rflags))\n  cr0=\(hex(cr0)) cr3=\(hex(cr3)) cr4=\(hex(cr4)) efer=\(hex(efer)) cs.base=\(hex(csBase))\n  bytes at rip: \(bytesAtRIP.map { String($0, radix: 16) }.joined(separator: " "))"
+    }
+}
+
+/// Runs one vCPU of a VM whose memory is an HVCore address space. Lazy
+/// pages arrive as MMIO exits: the runner faults them in through the
+/// address space, completes the one access against the new frame, adds
+/// the slot and resumes.
+public final class GuestRunner {
+    public static let serialPort: UInt16 = 0x3F8
+    public static let debugExitPort: UInt16 = 0x501
+    /// The guest writes 32-bit values here to report results to the host.
+    public static let reportPort: UInt16 = 0x502
+
+    public let space: EPTAddrSpace
+    public let vm: VirtualMachine
+    public let vcpu: VCPU
+    public let slots: MemslotSync
+    public private(set) var serialOutput: [UInt8] = []
+    public private(set) var reports: [UInt32] = []
+    public private(set) var lazyFaults = 0
+    /// Nanoseconds from a lazy-fault exit to the resume, per fault.
+    public private(set) var faultRoundTrips: [Double] = []
+
+    public init(space: EPTAddrSpace, system: KVMSystem) throws(KVMError) {
+        self.space = space
+        vm = try VirtualMachine(system: system)
+        slots = try MemslotSync(space: space, vm: vm)
+        vcpu = try vm.makeVCPU()
+    }
+
+    public var serialText: String { String(decoding: serialOutput, as: UTF8.self) }
+
+    /// Re-derives the slots after the caller changed the address space.
+    public func syncSlots() throws(KVMError) { try slots.sync() }
+
+    public func dump() -> RegisterDump {
+        let r = (try? vcpu.registers()) ?? kvm_regs()
+        let s = (try? vcpu.specialRegisters()) ?? kvm_sregs()
+        var bytes: [UInt8] = []
+        let at = s.cs.base &+ r.rip
+        for i in 0..<16 {
+            guard let b = try? space.readBytes(GuestPhysAddr(at &+ UInt64(i)), count: 1) else { break }
+            bytes += b
+        }
+        return RegisterDump(rip: r.rip, rsp: r.rsp, rax: r.rax, rflags: r.rflags, cr0: s.cr0, cr3: s.cr3, cr4: s.cr4,
+                            efer: s.efer, csBase: s.cs.base, bytesAtRIP: bytes)
+    }
+
+    /// Runs until the guest exits, halts, or does something it may not.
+    public func run(maxExits: Int = 1_000_000) throws(KVMError) -> RunOutcome {
+        let clock = ContinuousClock()
+        for _ in 0..<maxExits {
+            try vcpu.enter()
+            let run = vcpu.run
+            switch Int32(ckvm_exit_reason(run)) {
+            case KVM_EXIT_IO:
+                if let outcome = handleIO(run) { return outcome }
+            case KVM_EXIT_MMIO:
+                let started = clock.now
+                if let outcome = try handleMMIO(run) { return outcome }
+                let elapsed = clock.now - started
+                faultRoundTrips.append(Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9)
+            case KVM_EXIT_HLT:
+                return .halted
+            case KVM_EXIT_SHUTDOWN:
+                return .shutdown(dump())
+            case KVM_EXIT_INTERNAL_ERROR:
+                return .internalError(suberror: ckvm_internal_suberror(run), dump())
+            case KVM_EXIT_FAIL_ENTRY:
+                return .failEntry(reason: ckvm_fail_entry_reason(run), dump())
+            case let reason:
+                return .unhandledExit(reason: UInt32(reason), dump())
+            }
+        }
+        return .exitLimit(maxExits)
+    }
+
+    private func handleIO(_ run: UnsafeMutablePointer<kvm_run>) -> RunOutcome? {
+        let port = ckvm_io_port(run), size = Int(ckvm_io_size(run)), count = Int(ckvm_io_count(run))
+        let data = UnsafeMutableRawPointer(run) + Int(ckvm_io_data_offset(run))
+        let isOut = Int32(ckvm_io_direction(run)) == KVM_EXIT_IO_OUT
+        for i in 0..<count {
+            let item = data + i * size
+            if isOut {
+                switch port {
+                case Self.serialPort: serialOutput.append(item.load(as: UInt8.self))
+                case Self.debugExitPort: return .exited(status: item.load(as: UInt8.self))
+                case Self.reportPort: reports.append(size == 4 ? item.loadUnaligned(as: UInt32.self) : UInt32(item.load(as: UInt8.self)))
+                default: break  // other ports are ignored, as absent hardware
+                }
+            } else {
+                // Reads: the 16550's line status says "transmitter empty";
+                // every other port reads as all ones, like a floating bus.
+                let value: UInt8 = port == Self.serialPort + 5 ? 0x60 : (port > Self.serialPort && port < Self.serialPort + 8 ? 0 : 0xFF)
+                for b in 0..<size { item.storeBytes(of: value, toByteOffset: b, as: UInt8.self) }
+            }
+        }
+        return nil
+    }
+
+    private func handleMMIO(_ run: UnsafeMutablePointer<kvm_run>) throws(KVMError) -> RunOutcome? {
+        let gpa = ckvm_mmio_address(run), width = Int(ckvm_mmio_length(run)), isWrite = ckvm_mmio_is_write(run) != 0
+        let data = ckvm_mmio_data(run)!
+        let area = space.area(containing: GuestPhysAddr(gpa))
+        func violation(_ reason: String) -> RunOutcome {
+            .violation(MemoryViolation(gpa: gpa, width: width, isWrite: isWrite, area: area?.description, reason: reason))
+        }
+        switch space.handlePageFault(GuestPhysAddr(gpa), access: isWrite ? .write : .read) {
+        case let .handled(t):
+            lazyFaults += 1
+            // Complete the one access against the new frame, then let KVM map it.
+            do {
+                if isWrite {
+                    try space.write(GuestPhysAddr(gpa), from: UnsafeRawBufferPointer(start: data, count: width))
+                } else {
+                    try space.read(GuestPhysAddr(gpa), into: UnsafeMutableRawBufferPointer(start: data, count: width))
+                }
+            } catch {
+                return violation("the access crosses into memory it may not touch: \(error)")
+            }
+            try slots.pageBecamePresent(Leaf(gpa: t.leafStart, hpa: HostPhysAddr(t.hostAddress.raw & ~0xFFF), pageSize: .size4K, flags: t.flags))
+            return nil
+        case let .violation(v):
+            return violation(v.description)
+        }
+    }
+}

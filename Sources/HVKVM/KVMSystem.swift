@@ -1,0 +1,46 @@
+import CKVM
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The KVM subsystem: an open /dev/kvm with API version 12.
+public final class KVMSystem: @unchecked Sendable {
+    let fd: Int32
+    public let vcpuMmapSize: Int
+
+    public init(path: String = "/dev/kvm") throws(KVMError) {
+        fd = try Sys.open(path, O_RDWR)
+        do throws(KVMError) {
+            let version = try Sys.ioctl(fd, CKVM_GET_API_VERSION, "KVM_GET_API_VERSION", value: 0)
+            guard version == 12 else { throw KVMError.unsupportedAPIVersion(version) }
+            guard try Sys.ioctl(fd, CKVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION", value: UInt(CKVM_CAP_USER_MEMORY)) > 0 else {
+                throw KVMError.missingCapability("KVM_CAP_USER_MEMORY")
+            }
+            vcpuMmapSize = Int(try Sys.ioctl(fd, CKVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE", value: 0))
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+    }
+
+    deinit { Sys.close(fd) }
+
+    /// The value KVM_CHECK_EXTENSION reports for a capability (0 = absent).
+    public func capability(_ cap: Int32) -> Int32 {
+        (try? Sys.ioctl(fd, CKVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION", value: UInt(cap))) ?? 0
+    }
+
+    public var supportsReadOnlyMemory: Bool { capability(CKVM_CAP_READONLY_MEM) > 0 }
+    public var memslotLimit: Int { Int(capability(CKVM_CAP_NR_MEMSLOTS)) }
+
+    /// Why KVM cannot be used here, or nil when it can: what a test prints
+    /// in its SKIPPED line.
+    public static func unavailableReason(path: String = "/dev/kvm") -> String? {
+        do {
+            _ = try KVMSystem(path: path)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+}

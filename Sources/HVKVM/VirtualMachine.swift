@@ -1,0 +1,74 @@
+import CKVM
+import HVCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One KVM memory slot: guest range -> host virtual memory.
+public struct Memslot: Equatable, Sendable, CustomStringConvertible {
+    public var guest: UInt64
+    public var size: UInt64
+    public var host: UInt64  // host virtual address
+    public var readOnly: Bool
+    /// The mapping flags the slot carries (HVKit's bookkeeping; KVM sees
+    /// only `readOnly`). Slots coalesce only across equal flags.
+    public var flags: MappingFlags = .readWrite
+
+    public var description: String { "[\(hex(guest)), \(hex(guest + size))) -> \(hex(host))\(readOnly ? " RO" : "")" }
+}
+
+/// A KVM virtual machine. It owns its slots: dropping it deletes every
+/// slot before the descriptor is closed, so KVM never points at memory the
+/// caller has already unmapped (the pool must outlive the VM).
+public final class VirtualMachine {
+    public let system: KVMSystem
+    let fd: Int32
+    /// Slot number -> slot currently installed.
+    public private(set) var slots: [UInt32: Memslot] = [:]
+    private var freeSlotNumbers: [UInt32] = []
+    private var nextSlotNumber: UInt32 = 0
+
+    public init(system: KVMSystem) throws(KVMError) {
+        self.system = system
+        fd = Int32(try Sys.ioctl(system.fd, CKVM_CREATE_VM, "KVM_CREATE_VM", value: 0))
+        // Intel needs a TSS region below 4 GiB; harmless elsewhere.
+        _ = try? Sys.ioctl(fd, CKVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", value: 0xFFFB_D000)
+    }
+
+    deinit {
+        for number in slots.keys { try? setRegion(number, Memslot(guest: 0, size: 0, host: 0, readOnly: false, flags: [])) }
+        Sys.close(fd)
+    }
+
+    private func setRegion(_ number: UInt32, _ slot: Memslot) throws(KVMError) {
+        var region = kvm_userspace_memory_region(slot: number, flags: slot.readOnly ? CKVM_MEM_READONLY : 0,
+                                                 guest_phys_addr: slot.guest, memory_size: slot.size, userspace_addr: slot.host)
+        try Sys.ioctl(fd, CKVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION", &region)
+    }
+
+    /// Installs a slot; returns its number.
+    @discardableResult
+    public func addSlot(_ slot: Memslot) throws(KVMError) -> UInt32 {
+        let number = freeSlotNumbers.popLast() ?? { defer { nextSlotNumber += 1 }; return nextSlotNumber }()
+        do {
+            try setRegion(number, slot)
+        } catch {
+            freeSlotNumbers.append(number)
+            throw error
+        }
+        slots[number] = slot
+        return number
+    }
+
+    /// Deletes the slot with this number (KVM: size 0).
+    public func removeSlot(_ number: UInt32) throws(KVMError) {
+        guard slots[number] != nil else { return }
+        try setRegion(number, Memslot(guest: 0, size: 0, host: 0, readOnly: false, flags: []))
+        slots[number] = nil
+        freeSlotNumbers.append(number)
+    }
+
+    public func makeVCPU(id: Int = 0) throws(KVMError) -> VCPU {
+        try VCPU(vm: self, id: id)
+    }
+}

@@ -1,0 +1,119 @@
+import HVCore
+import HVKVM
+import Testing
+
+/// Whether KVM can be used here; tests that need it are skipped with one
+/// clear line naming the reason otherwise.
+enum KVMAvailability {
+    static let reason: String? = KVMSystem.unavailableReason()
+    static var available: Bool {
+        if let reason {
+            print("SKIPPED: KVM tests: /dev/kvm cannot be used: \(reason)")
+            return false
+        }
+        return true
+    }
+    /// Each KVM test prints this line; scripts/test counts them.
+    static func ran(_ name: String) { print("KVM test ran: \(name)") }
+}
+
+/// A VM whose memory is an HVCore address space over an mmap host pool:
+/// [0, 1 MiB) eager RAM with code and data, plus what each test adds.
+struct KVMFixture {
+    let system: KVMSystem
+    let pool: HeapFramePool
+    let tracker: TrackingAllocator
+    let space: EPTAddrSpace
+    let runner: GuestRunner
+
+    init() throws {
+        system = try KVMSystem()
+        pool = try HostMemoryPool.make(capacity: 256 << 20)
+        tracker = TrackingAllocator(pool)
+        space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: tracker)
+        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+        runner = try GuestRunner(space: space, system: system)
+    }
+
+    /// Writes the range table the fill guest reads at 0x2000.
+    func table(_ ranges: [(UInt64, UInt64)]) throws {
+        var words: [UInt8] = []
+        for (lo, hi) in ranges + [(0, 0)] {
+            words += withUnsafeBytes(of: UInt32(lo).littleEndian, Array.init) + withUnsafeBytes(of: UInt32(hi).littleEndian, Array.init)
+        }
+        try runner.load(words, at: 0x2000)
+    }
+}
+
+@Suite("Guests on KVM", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
+struct KVMGuestTests {
+    @Test func realModeHelloOnTheSerialPort() throws {
+        let f = try KVMFixture()
+        try f.runner.load(TestGuests.realModeHello("Hello from HVKit\n", status: 7), at: 0x1000)
+        try f.runner.startRealMode(entry: 0x1000)
+        let outcome = try f.runner.run()
+        #expect(outcome == .exited(status: 7), "\(outcome)")
+        #expect(f.runner.serialText == "Hello from HVKit\n")
+        #expect(f.runner.slots.divergence().isEmpty)
+        KVMAvailability.ran("realModeHelloOnTheSerialPort")
+    }
+
+    @Test func fillEagerAndLazyMemoryAndAgreeWithTheModel() throws {
+        let f = try KVMFixture()
+        // Eager 4 MiB at 16 MiB (2 MiB frames), lazy 4 MiB at 64 MiB.
+        try f.space.mapAlloc(GuestPhysAddr(16 << 20), size: 4 << 20, flags: .readWrite, populate: .eager)
+        try f.space.mapAlloc(GuestPhysAddr(64 << 20), size: 4 << 20, flags: .readWrite, populate: .lazy)
+        try f.runner.syncSlots()
+        let ranges: [(UInt64, UInt64)] = [(16 << 20, 20 << 20), (64 << 20, 68 << 20)]
+        try f.table(ranges)
+        try f.runner.load(TestGuests.fillAndVerify(table: 0x2000), at: 0x1000)
+        try f.runner.startFlatProtectedMode(entry: 0x1000)
+        let outcome = try f.runner.run()
+        #expect(outcome == .exited(status: 0), "\(outcome)")
+        #expect(f.runner.reports == [0], "the guest read back every word it wrote")
+        #expect(f.runner.lazyFaults == 1024, "one fault per lazy page, each filled once")
+        #expect(f.space.lazyFillCount == 1024)
+        // I6: what the guest wrote is where translate says.
+        var divergences = 0
+        for (lo, hi) in ranges {
+            for page in stride(from: lo, to: hi, by: 4096) {
+                let word = try f.space.read(UInt32.self, at: GuestPhysAddr(page))
+                if word != TestGuests.pattern(page) { divergences += 1 }
+            }
+        }
+        #expect(divergences == 0)
+        #expect(f.runner.slots.divergence().isEmpty)
+        print("KVM fill: \(f.runner.slots.slotCount) slots, \(f.runner.lazyFaults) lazy faults, median fault round trip \(median(f.runner.faultRoundTrips)) ns")
+        KVMAvailability.ran("fillEagerAndLazyMemoryAndAgreeWithTheModel")
+    }
+
+    @Test func writeToReadOnlyMemoryIsAViolation() throws {
+        let f = try KVMFixture()
+        try f.space.mapAlloc(GuestPhysAddr(32 << 20), size: 2 << 20, flags: [.read], populate: .eager)
+        try f.runner.syncSlots()
+        #expect(f.runner.vm.slots.values.contains { $0.guest == 32 << 20 && $0.readOnly })
+        try f.runner.load(TestGuests.probe(UInt32(32 << 20) + 0x10, write: true), at: 0x1000)
+        try f.runner.startFlatProtectedMode(entry: 0x1000)
+        let outcome = try f.runner.run()
+        guard case let .violation(v) = outcome else { Issue.record("expected a violation, got \(outcome)"); return }
+        #expect(v.gpa == (32 << 20) + 0x10 && v.isWrite && v.width == 4 && v.area != nil)
+        #expect(try f.space.read(UInt32.self, at: GuestPhysAddr((32 << 20) + 0x10)) == 0, "the write did not land")
+        KVMAvailability.ran("writeToReadOnlyMemoryIsAViolation")
+    }
+
+    @Test func readOfUnmappedMemoryIsAViolation() throws {
+        let f = try KVMFixture()
+        try f.runner.load(TestGuests.probe(0x4000_0000, write: false), at: 0x1000)
+        try f.runner.startFlatProtectedMode(entry: 0x1000)
+        let outcome = try f.runner.run()
+        guard case let .violation(v) = outcome else { Issue.record("expected a violation, got \(outcome)"); return }
+        #expect(v.gpa == 0x4000_0000 && !v.isWrite && v.area == nil)
+        KVMAvailability.ran("readOfUnmappedMemoryIsAViolation")
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let s = values.sorted()
+    return s[s.count / 2]
+}
