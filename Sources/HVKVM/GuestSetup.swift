@@ -4,6 +4,7 @@ import HVCore
 extension GuestRunner {
     /// Real mode, CS = DS = 0, starting at `entry` (below 64 KiB).
     public func startRealMode(entry: UInt16) throws(KVMError) {
+        vcpu.flushPendingExit()
         var s = try vcpu.specialRegisters()
         for segment in [\kvm_sregs.cs, \.ds, \.es, \.fs, \.gs, \.ss] {
             s[keyPath: segment].base = 0
@@ -20,6 +21,7 @@ extension GuestRunner {
     /// 32-bit flat protected mode without paging: every segment has base 0
     /// and a 4 GiB limit, so guest addresses are guest-physical addresses.
     public func startFlatProtectedMode(entry: UInt32) throws(KVMError) {
+        vcpu.flushPendingExit()
         var s = try vcpu.specialRegisters()
         func flat(_ seg: inout kvm_segment, code: Bool) {
             seg.base = 0

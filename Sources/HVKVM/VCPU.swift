@@ -33,6 +33,17 @@ public final class VCPU {
         try Sys.ioctl(fd, CKVM_RUN, "KVM_RUN", value: 0)
     }
 
+    /// Lets KVM finish an exit the runner abandoned (an MMIO access that
+    /// was a violation) without running guest code: KVM_RUN with
+    /// immediate_exit set completes pending I/O and returns EINTR at once.
+    /// Without this, setting new registers and running would first finish
+    /// the old access against the new state.
+    public func flushPendingExit() {
+        run.pointee.immediate_exit = 1
+        _ = try? Sys.ioctl(fd, CKVM_RUN, "KVM_RUN", value: 0)
+        run.pointee.immediate_exit = 0
+    }
+
     public func registers() throws(KVMError) -> kvm_regs {
         var r = kvm_regs()
         try Sys.ioctl(fd, CKVM_GET_REGS, "KVM_GET_REGS", &r)
