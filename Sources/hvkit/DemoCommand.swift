@@ -1,95 +1,99 @@
 import ArgumentParser
+import Foundation
 import HVCore
+import HVKVM
 
-/// Until the KVM runner exists, the demo builds the nested page table of a
-/// small VM layout, changes it the way a hypervisor would, and prints it.
+/// The main job on its embedded default: a VM whose memory is an HVCore
+/// address space (eager RAM, a lazy region, a read-only region) runs real
+/// test guests on KVM, and the host checks that what the guest wrote is
+/// where the model says.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Build an EPT for a sample VM layout and print its mappings."
+        abstract: "Run test guests on KVM in HVKit-managed memory and check them against the model."
     )
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @Flag(help: "Only the page-table demo (no KVM).")
+    var pageTable = false
+
     func run() throws {
-        let pool = HeapFramePool(capacity: 64 * 1024 * 1024)
+        if pageTable { return try PageTableDemo(json: json).run() }
+        if let reason = KVMSystem.unavailableReason() {
+            FileHandle.standardError.write(Data("demo: KVM cannot be used (\(reason)); running the page-table demo instead\n".utf8))
+            return try PageTableDemo(json: json).run()
+        }
+        let mib: UInt64 = 1 << 20
+        let system = try KVMSystem()
+        let pool = try HostMemoryPool.make(capacity: 256 * mib)
         let tracker = TrackingAllocator(pool)
-        let table = try EPTPageTable(allocator: tracker)
-        let gib: UInt64 = 0x4000_0000, mib: UInt64 = 0x10_0000
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: tracker)
+        let ram = (GuestPhysAddr(0), 16 * mib), lazy = (GuestPhysAddr(64 * mib), 16 * mib), rom = (GuestPhysAddr(32 * mib), 2 * mib)
+        try space.mapAlloc(ram.0, size: ram.1, flags: .rwx, populate: .eager)
+        try space.mapAlloc(lazy.0, size: lazy.1, flags: .readWrite, populate: .lazy)
+        try space.mapAlloc(rom.0, size: rom.1, flags: [.read, .execute], populate: .eager)
+        let runner = try GuestRunner(space: space, system: system)
+        let slotsAtStart = runner.slots.slotCount
 
-        var steps: [(String, String)] = []
-        func step(_ what: String, _ body: () throws -> Void) rethrows {
-            try body()
-            let invalidations = table.takePendingInvalidations()
-            let note = invalidations.isEmpty ? "" : " -> \(EPTFormat.invalidationName) for \(invalidations.map(\.description).joined(separator: ", "))"
-            steps.append((what, "\(tracker.liveFrames) table frames\(note)"))
-        }
+        // 1. Real mode: a greeting on the serial port.
+        try runner.load(TestGuests.realModeHello("HVKit guest: hello from real mode\n"), at: 0x1000)
+        try runner.startRealMode(entry: 0x1000)
+        let hello = try runner.run()
 
-        try step("map RAM [0x0, 0x8000_0000) -> host 0x1_0000_0000 RWX") {
-            try table.mapRegion(GuestPhysAddr(0), to: HostPhysAddr(4 * gib), size: 2 * gib, flags: .rwx)
+        // 2. Protected mode: fill and verify one word per page of RAM above
+        //    1 MiB and of the whole lazy region.
+        let ranges: [(UInt64, UInt64)] = [(mib, ram.1), (lazy.0.raw, lazy.0.raw + lazy.1)]
+        var table: [UInt32] = []
+        for (lo, hi) in ranges { table += [UInt32(lo), UInt32(hi)] }
+        try runner.load((table + [0, 0]).withUnsafeBytes(Array.init), at: 0x2000)
+        try runner.load(TestGuests.fillAndVerify(table: 0x2000), at: 0x1000)
+        try runner.startFlatProtectedMode(entry: 0x1000)
+        let fill = try runner.run()
+        var checked = 0, divergences = 0
+        for (lo, hi) in ranges {
+            for page in stride(from: lo, to: hi, by: 4096) {
+                checked += 1
+                if (try? space.read(UInt32.self, at: GuestPhysAddr(page))) != TestGuests.pattern(page) { divergences += 1 }
+            }
         }
-        try step("map firmware [0xFFE0_0000, +2 MiB) -> host 0x2_0000_0000 R X") {
-            try table.mapRegion(GuestPhysAddr(0xFFE0_0000), to: HostPhysAddr(8 * gib), size: 2 * mib, flags: [.read, .execute])
-        }
-        try step("map device [0xFEC0_0000, +4 KiB) -> host 0xFEC0_0000 RW DEVICE") {
-            try table.mapRegion(GuestPhysAddr(0xFEC0_0000), to: HostPhysAddr(0xFEC0_0000), size: 4096, flags: [.read, .write, .device])
-        }
-        try step("unmap a balloon page [0x4020_3000, +4 KiB)") {
-            try table.unmap(GuestPhysAddr(0x4020_3000), size: 4096)
-        }
-        try step("write-protect [0x10_0000, +1 MiB)") {
-            try table.protect(GuestPhysAddr(0x10_0000), size: mib, flags: [.read, .execute])
-        }
-        var refused = ""
-        do {
-            try table.mapRegion(GuestPhysAddr(0x4000_0000), to: HostPhysAddr(0), size: 4096, flags: .read)
-        } catch {
-            refused = "\(error)"
-        }
-        let problems = table.invariantViolations()
-        let leaves = table.leaves
-        let runs = coalesce(leaves)
+        divergences += runner.slots.divergence().count
 
+        // 3. A write to the read-only region must stop the guest.
+        try runner.load(TestGuests.probe(UInt32(rom.0.raw) + 0x40, write: true), at: 0x1000)
+        try runner.startFlatProtectedMode(entry: 0x1000)
+        let probe = try runner.run()
+
+        let roundTrip = median(runner.faultRoundTrips)
         if json {
-            let runText = runs.map { r in
-                "{\"gpa\":\"\(hex(r.gpa))\",\"end\":\"\(hex(r.end))\",\"hpa\":\"\(hex(r.hpa))\",\"flags\":\"\(r.flags)\",\"leaves\":{\(r.counts.map { "\"\($0.key)\":\($0.value)" }.sorted().joined(separator: ","))}}"
-            }
-            print("{\"format\":\"\(EPTFormat.name)\",\"eptp\":\"\(hex(table.eptPointer()))\",\"table_frames\":\(table.tableFrameCount),\"leaves\":\(leaves.count),\"runs\":[\(runText.joined(separator: ","))],\"invariant_violations\":\(problems.count)}")
+            let areas = space.areas.map { "{\"range\":\"\($0.range)\",\"flags\":\"\($0.flags)\",\"backend\":\"\($0.backend)\"}" }
+            print("{\"guest_output\":\(quote(runner.serialText)),\"hello\":\(quote(hello.description)),\"fill\":\(quote(fill.description)),\"read_only_probe\":\(quote(probe.description)),\"areas\":[\(areas.joined(separator: ","))],\"lazy_faults\":\(runner.lazyFaults),\"slots_at_start\":\(slotsAtStart),\"slots\":\(runner.slots.slotCount),\"fault_round_trip_ns_median\":\(Int(roundTrip)),\"pages_checked\":\(checked),\"divergences\":\(divergences)}")
         } else {
-            print("HVKit demo: \(EPTFormat.name) for a sample VM (no KVM yet: the runner comes with HVKVM)")
-            for (what, after) in steps { print("  \(what): \(after)") }
-            print("  refused as expected: \(refused)")
-            print("\nMappings (\(leaves.count) leaves, coalesced):")
-            print("  \(pad("guest range", 28))  \(pad("host start", 14))  \(pad("flags", 9))  leaves")
-            for r in runs {
-                let counts = r.counts.sorted { $0.key < $1.key }.map { "\($0.value)x\($0.key)" }.joined(separator: " ")
-                print("  \(pad("[\(hex(r.gpa)), \(hex(r.end)))", 28))  \(pad(hex(r.hpa), 14))  \(pad(r.flags.description, 9))  \(counts)")
-            }
-            print("\nEPTP \(hex(table.eptPointer())) (WB, 4-level); \(table.tableFrameCount) table frames; invariants: \(problems.isEmpty ? "hold" : problems.joined(separator: "; "))")
+            print("HVKit demo: guests on KVM in HVCore-managed memory")
+            print("\nGuest output:\n  " + runner.serialText.split(separator: "\n").joined(separator: "\n  "))
+            print("\nRuns:")
+            print("  real-mode hello:           \(hello)")
+            print("  protected-mode fill+check: \(fill) (mismatches reported by the guest: \(runner.reports.last.map(String.init) ?? "-"))")
+            print("  write to read-only memory: \(probe)")
+            print("\nMemory map:")
+            for a in space.areas { print("  \(a.range)  \(a.flags)  \(a.backend)") }
+            print("\nLazy faults: \(runner.lazyFaults) (median exit-to-resume \(Int(roundTrip / 1000)) us)")
+            print("Memslots: \(slotsAtStart) at start, \(runner.slots.slotCount) now (\(runner.slots.operations) slot operations)")
+            for slot in runner.vm.slots.values.sorted(by: { $0.guest < $1.guest }) { print("  \(slot)") }
+            print("Agreement: \(checked) pages checked against translate; divergences: \(divergences)")
         }
-        if !problems.isEmpty { throw ExitCode.failure }
+        let ok = hello == .exited(status: 0) && fill == .exited(status: 0) && divergences == 0
+        if case .violation = probe {} else { throw ExitCode.failure }
+        if !ok { throw ExitCode.failure }
     }
 
-    private func pad(_ s: String, _ width: Int = 16) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
-
-    private struct Run {
-        var gpa: UInt64, end: UInt64, hpa: UInt64, flags: MappingFlags
-        var counts: [PageSize: Int]
+    private func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        return values.sorted()[values.count / 2]
     }
 
-    /// Adjacent leaves contiguous on both sides with equal flags, as one run.
-    private func coalesce(_ leaves: [Leaf]) -> [Run] {
-        var runs: [Run] = []
-        for leaf in leaves {
-            if var last = runs.last, last.end == leaf.gpa.raw, last.hpa + (last.end - last.gpa) == leaf.hpa.raw, last.flags == leaf.flags {
-                last.end += leaf.pageSize.bytes
-                last.counts[leaf.pageSize, default: 0] += 1
-                runs[runs.count - 1] = last
-            } else {
-                runs.append(Run(gpa: leaf.gpa.raw, end: leaf.gpa.raw + leaf.pageSize.bytes, hpa: leaf.hpa.raw, flags: leaf.flags, counts: [leaf.pageSize: 1]))
-            }
-        }
-        return runs
+    private func quote(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") + "\""
     }
 }
