@@ -117,3 +117,29 @@ func median(_ values: [Double]) -> Double {
     let s = values.sorted()
     return s[s.count / 2]
 }
+
+@Suite("KVM: running out of frames", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
+struct KVMPoolExhaustionTests {
+    /// A lazy fault when the pool is empty stops the guest with a clear
+    /// report; nothing leaks and the host stays healthy.
+    @Test func lazyFaultWithAnEmptyPoolStopsTheGuest() throws {
+        let system = try KVMSystem()
+        let pool = try HostMemoryPool.make(capacity: 4 << 20)
+        let tracker = TrackingAllocator(pool)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: tracker, backing: .frames4K)
+        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+        try space.mapAlloc(GuestPhysAddr(16 << 20), size: 16 << 20, flags: .readWrite, populate: .lazy)
+        let runner = try GuestRunner(space: space, system: system)
+        try runner.load([UInt32(16 << 20), UInt32(32 << 20), 0, 0].withUnsafeBytes(Array.init), at: 0x2000)
+        try runner.load(TestGuests.fillAndVerify(table: 0x2000), at: 0x1000)
+        try runner.startFlatProtectedMode(entry: 0x1000)
+        let outcome = try runner.run()
+        guard case let .violation(v) = outcome else { Issue.record("expected the guest to stop, got \(outcome)"); return }
+        #expect(v.reason.contains("no frame"), "\(v)")
+        #expect(v.isWrite && v.gpa >= 16 << 20)
+        #expect(pool.freeFrameCount == 0)
+        #expect(tracker.liveFrames == space.tableFrameCount + space.ownedFrameCount, "nothing leaked")
+        #expect(space.invariantViolations().isEmpty)
+        KVMAvailability.ran("lazyFaultWithAnEmptyPoolStopsTheGuest")
+    }
+}

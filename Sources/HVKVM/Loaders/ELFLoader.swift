@@ -1,0 +1,49 @@
+/// Reads the PT_LOAD segments and entry of a little-endian x86 ELF file
+/// (ELF32 for i386, ELF64 for x86-64). Segments load at their physical
+/// addresses; every field is bounds-checked against the file.
+public enum ELFLoader {
+    static func read<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, _ what: String) throws(ImageError) -> T {
+        let size = MemoryLayout<T>.size
+        guard offset >= 0, offset + size <= bytes.count else { throw .truncated(what: what, need: offset + size, have: bytes.count) }
+        var v: T = 0
+        for i in 0..<size { v |= T(bytes[offset + i]) << (8 * i) }
+        return v
+    }
+
+    public static func isELF(_ bytes: [UInt8]) -> Bool { bytes.starts(with: [0x7F, 0x45, 0x4C, 0x46]) }
+
+    public static func load(_ bytes: [UInt8]) throws(ImageError) -> GuestImage {
+        guard bytes.count >= 16 else { throw .truncated(what: "the ELF identification", need: 16, have: bytes.count) }
+        guard isELF(bytes) else { throw .badMagic }
+        let is64 = bytes[4] == 2
+        guard bytes[4] == 1 || is64 else { throw .unsupported("unknown ELF class \(bytes[4])") }
+        guard bytes[5] == 1 else { throw .unsupported("big-endian ELF files are not x86") }
+        let machine: UInt16 = try read(bytes, 18, "e_machine")
+        guard machine == (is64 ? 62 : 3) else { throw .unsupported("ELF machine \(machine) is not \(is64 ? "x86-64 (62)" : "i386 (3)")") }
+        guard !is64 else {
+            throw .unsupported("64-bit ELF entry needs long mode, which `hvkit run` does not set up yet; link the guest as ELF32")
+        }
+        let entry: UInt32 = try read(bytes, 24, "e_entry")
+        let phoff: UInt32 = try read(bytes, 28, "e_phoff")
+        let phentsize: UInt16 = try read(bytes, 42, "e_phentsize")
+        let phnum: UInt16 = try read(bytes, 44, "e_phnum")
+        guard phentsize >= 32 else { throw .unsupported("program header entries of \(phentsize) bytes are too small") }
+        var segments: [GuestImage.Segment] = []
+        for i in 0..<Int(phnum) {
+            let at = Int(phoff) + i * Int(phentsize)
+            let type: UInt32 = try read(bytes, at, "program header \(i)")
+            guard type == 1 else { continue }  // PT_LOAD
+            let offset: UInt32 = try read(bytes, at + 4, "p_offset")
+            let paddr: UInt32 = try read(bytes, at + 12, "p_paddr")
+            let filesz: UInt32 = try read(bytes, at + 16, "p_filesz")
+            let memsz: UInt32 = try read(bytes, at + 20, "p_memsz")
+            guard memsz >= filesz else { throw .unsupported("segment \(i) has p_memsz < p_filesz") }
+            guard Int(offset) + Int(filesz) <= bytes.count else {
+                throw .truncated(what: "segment \(i)", need: Int(offset) + Int(filesz), have: bytes.count)
+            }
+            segments.append(.init(address: UInt64(paddr), bytes: Array(bytes[Int(offset)..<Int(offset + filesz)]), memorySize: UInt64(memsz)))
+        }
+        guard !segments.isEmpty else { throw .unsupported("the ELF file has no PT_LOAD segment") }
+        return GuestImage(segments: segments, entry: UInt64(entry), bits: 32)
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import HVCore
+import HVKVM
+
+/// Runs a flat binary or an ELF32 guest image on KVM with HVCore-managed
+/// memory, and reports how the guest ended.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a flat binary or ELF32 guest image on KVM in HVKit-managed memory.",
+        discussion: """
+        Guest RAM is [0, --memory), populated eagerly; --lazy adds a lazily filled region right after it. \
+        The guest prints on COM1 (0x3f8) and ends by writing a status byte to port 0x501. \
+        Exits with the guest's status, 2 on a violation or KVM error.
+        """
+    )
+
+    @Argument(help: "The image file (ELF32 is detected by its magic; anything else is a flat binary).")
+    var image: String
+
+    @Option(help: "Where a flat binary is loaded (hex or decimal).")
+    var loadAddress = "0x1000"
+
+    @Option(help: "Entry point of a flat binary (default: its load address).")
+    var entry: String?
+
+    @Option(help: "CPU mode for a flat binary: real or protected (32-bit flat).")
+    var mode = "real"
+
+    @Option(help: "Guest RAM size, e.g. 64M.")
+    var memory = "64M"
+
+    @Option(help: "Size of a lazily populated region after RAM, e.g. 256M (0 for none).")
+    var lazy = "0"
+
+    @Option(help: "Stop after this many VM exits.")
+    var maxExits = 10_000_000
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    static func number(_ text: String) throws -> UInt64 {
+        let t = text.lowercased().replacingOccurrences(of: "_", with: "")
+        let units: [(String, UInt64)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            guard let v = UInt64(t.dropLast()) else { break }
+            return v * scale
+        }
+        if t.hasPrefix("0x"), let v = UInt64(t.dropFirst(2), radix: 16) { return v }
+        if let v = UInt64(t) { return v }
+        throw ValidationError("'\(text)' is not a number (use decimal, 0x-hex, or a K/M/G size)")
+    }
+
+    func run() throws {
+        let ram = try Self.number(memory), lazySize = try Self.number(lazy)
+        guard ram >= 1 << 20, ram % (2 << 20) == 0 else { throw ValidationError("--memory must be a multiple of 2 MiB, at least 2 MiB") }
+        guard lazySize % (2 << 20) == 0, ram + lazySize <= 3 << 30 else { throw ValidationError("--lazy must be a multiple of 2 MiB and RAM + lazy at most 3 GiB") }
+        guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
+        let bytes = [UInt8](data)
+        let guest: GuestImage
+        do {
+            if ELFLoader.isELF(bytes) {
+                guest = try ELFLoader.load(bytes)
+            } else {
+                guard mode == "real" || mode == "protected" else { throw ValidationError("--mode is real or protected") }
+                let at = try Self.number(loadAddress)
+                guest = try GuestImage.flat(bytes, at: at, entry: try entry.map(Self.number), bits: mode == "real" ? 16 : 32)
+            }
+            try guest.check(ram: ram)
+        } catch let error as ImageError {
+            throw ValidationError("\(image): \(error)")
+        }
+
+        let system = try KVMSystem()
+        let pool = try HostMemoryPool.make(capacity: ((ram + lazySize) / (2 << 20) + 16) * (2 << 20))
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        try space.mapAlloc(GuestPhysAddr(0), size: ram, flags: .rwx, populate: .eager)
+        if lazySize > 0 { try space.mapAlloc(GuestPhysAddr(ram), size: lazySize, flags: .rwx, populate: .lazy) }
+        let runner = try GuestRunner(space: space, system: system)
+        for segment in guest.segments { try runner.load(segment.bytes, at: segment.address) }
+        if guest.bits == 16 { try runner.startRealMode(entry: UInt16(guest.entry)) } else { try runner.startFlatProtectedMode(entry: UInt32(guest.entry)) }
+        let outcome = try runner.run(maxExits: maxExits)
+        if json {
+            let text = runner.serialText.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+            let end = outcome.description.replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+            print("{\"outcome\":\"\(end)\",\"serial\":\"\(text)\",\"lazy_faults\":\(runner.lazyFaults),\"slots\":\(runner.slots.slotCount)}")
+        } else {
+            if !runner.serialOutput.isEmpty { print(runner.serialText, terminator: runner.serialText.hasSuffix("\n") ? "" : "\n") }
+            print("hvkit run: guest \(outcome); \(runner.lazyFaults) lazy faults, \(runner.slots.slotCount) memslots")
+        }
+        switch outcome {
+        case let .exited(status): if status != 0 { throw ExitCode(Int32(status)) }
+        case .halted: break
+        default: throw ExitCode(2)
+        }
+    }
+}
