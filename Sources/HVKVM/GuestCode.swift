@@ -46,7 +46,8 @@ public enum TestGuests {
     /// The pattern the fill guest writes in the first word of each page.
     public static func pattern(_ gpa: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: gpa) ^ 0xA5A5_A5A5 }
 
-    /// 32-bit flat protected mode: for each [start, end) in the table at
+    /// 32-bit flat protected mode or 64-bit long mode (the same bytes mean
+    /// the same there, addresses being zero-extended): for each [start, end) in the table at
     /// `table` (pairs of u32, ended by a pair with start >= end), writes
     /// `pattern(page)` to the first word of every page, then reads them all
     /// back, reports the mismatch count on the report port and exits with
@@ -69,7 +70,7 @@ public enum TestGuests {
             } else {
                 c.emit(0x39, 0x07)                   // cmp [edi], eax
                 c.jump(0x74, to: "\(pass)_same")     // je same
-                c.emit(0x43)                         // inc ebx
+                c.emit(0xFF, 0xC3)                   // inc ebx (not 0x43: a REX prefix in long mode)
                 c.label("\(pass)_same")
             }
             c.emit(0x81, 0xC7); c.emit32(0x1000)     // add edi, 0x1000

@@ -47,6 +47,57 @@ extension GuestRunner {
         try vcpu.setRegisters(r)
     }
 
+    /// Where `startLongMode` puts its GDT and page tables (inside guest RAM).
+    public static let longModeTables: UInt64 = 0x10000
+
+    /// 64-bit long mode, prepared by the host: a GDT with a 64-bit code
+    /// segment, identity-mapped guest page tables for the first 4 GiB (2 MiB
+    /// pages) written into guest memory at `longModeTables`, and
+    /// CR0.PE|PG, CR4.PAE, EFER.LME|LMA. Guest virtual = guest physical.
+    public func startLongMode(entry: UInt64) throws(KVMError) {
+        vcpu.flushPendingExit()
+        let base = Self.longModeTables
+        let gdt = base, pml4 = base + 0x1000, pdpt = base + 0x2000, pd = base + 0x3000
+        func put(_ words: [UInt64], at gpa: UInt64) throws(KVMError) {
+            do { try space.writeBytes(GuestPhysAddr(gpa), words.withUnsafeBytes(Array.init)) } catch {
+                throw .invalidConfiguration("long-mode tables at \(hex(gpa)) are not writable guest RAM: \(error)")
+            }
+        }
+        try put([0, 0x00AF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF], at: gdt)
+        try put([pdpt | 0x3] + [UInt64](repeating: 0, count: 511), at: pml4)
+        try put((0..<4).map { pd + UInt64($0) * 0x1000 | 0x3 } + [UInt64](repeating: 0, count: 508), at: pdpt)
+        try put((0..<2048).map { UInt64($0) << 21 | 0x83 }, at: pd)  // present, writable, 2 MiB page
+
+        var s = try vcpu.specialRegisters()
+        func segment(_ seg: inout kvm_segment, code: Bool) {
+            seg.base = 0
+            seg.limit = 0xFFFF_FFFF
+            seg.selector = code ? 0x08 : 0x10
+            seg.type = code ? 11 : 3
+            seg.present = 1
+            seg.dpl = 0
+            seg.db = code ? 0 : 1
+            seg.s = 1
+            seg.l = code ? 1 : 0
+            seg.g = 1
+        }
+        segment(&s.cs, code: true)
+        segment(&s.ds, code: false); segment(&s.es, code: false); segment(&s.fs, code: false)
+        segment(&s.gs, code: false); segment(&s.ss, code: false)
+        s.gdt.base = gdt
+        s.gdt.limit = 23
+        s.cr3 = pml4
+        s.cr4 |= 1 << 5                      // PAE
+        s.efer |= (1 << 8) | (1 << 10)       // LME, LMA
+        s.cr0 |= (1 << 0) | (1 << 31)        // PE, PG
+        try vcpu.setSpecialRegisters(s)
+        var r = kvm_regs()
+        r.rip = entry
+        r.rflags = 2
+        r.rsp = 0x8000
+        try vcpu.setRegisters(r)
+    }
+
     /// Copies `bytes` into guest memory at `gpa` (which must be mapped and
     /// writable in the model, or the load is refused).
     public func load(_ bytes: [UInt8], at gpa: UInt64) throws(AddrSpaceError) {

@@ -42,14 +42,15 @@ struct DemoCommand: ParsableCommand {
         try runner.startRealMode(entry: 0x1000)
         let hello = try runner.run()
 
-        // 2. Protected mode: fill and verify one word per page of RAM above
+        // 2. Long mode (the runner builds the GDT and identity page tables in
+        //    guest memory): fill and verify one word per page of RAM above
         //    1 MiB and of the whole lazy region.
         let ranges: [(UInt64, UInt64)] = [(mib, ram.1), (lazy.0.raw, lazy.0.raw + lazy.1)]
         var table: [UInt32] = []
         for (lo, hi) in ranges { table += [UInt32(lo), UInt32(hi)] }
         try runner.load((table + [0, 0]).withUnsafeBytes(Array.init), at: 0x2000)
         try runner.load(TestGuests.fillAndVerify(table: 0x2000), at: 0x1000)
-        try runner.startFlatProtectedMode(entry: 0x1000)
+        try runner.startLongMode(entry: 0x1000)
         let fill = try runner.run()
         var checked = 0, divergences = 0
         for (lo, hi) in ranges {
@@ -74,7 +75,7 @@ struct DemoCommand: ParsableCommand {
             print("\nGuest output:\n  " + runner.serialText.split(separator: "\n").joined(separator: "\n  "))
             print("\nRuns:")
             print("  real-mode hello:           \(hello)")
-            print("  protected-mode fill+check: \(fill) (mismatches reported by the guest: \(runner.reports.last.map(String.init) ?? "-"))")
+            print("  long-mode fill+check:      \(fill) (mismatches reported by the guest: \(runner.reports.last.map(String.init) ?? "-"))")
             print("  write to read-only memory: \(probe)")
             print("\nMemory map:")
             for a in space.areas { print("  \(a.range)  \(a.flags)  \(a.backend)") }

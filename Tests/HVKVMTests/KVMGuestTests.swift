@@ -143,3 +143,31 @@ struct KVMPoolExhaustionTests {
         KVMAvailability.ran("lazyFaultWithAnEmptyPoolStopsTheGuest")
     }
 }
+
+@Suite("KVM: long mode", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
+struct KVMLongModeTests {
+    /// The runner prepares long mode (GDT, identity page tables in guest
+    /// memory, CR0/CR4/EFER); the guest fills eager and lazy memory, reads
+    /// it back, and every word agrees with translate.
+    @Test func longModeGuestFillsAndAgrees() throws {
+        let f = try KVMFixture()
+        try f.space.mapAlloc(GuestPhysAddr(128 << 20), size: 2 << 20, flags: .readWrite, populate: .lazy)
+        try f.space.mapAlloc(GuestPhysAddr(0x1_0000_0000 - (4 << 20)), size: 2 << 20, flags: .readWrite, populate: .eager)
+        try f.runner.syncSlots()
+        let ranges: [(UInt64, UInt64)] = [(128 << 20, 130 << 20), (0x1_0000_0000 - (4 << 20), 0x1_0000_0000 - (2 << 20))]
+        try f.table(ranges)
+        try f.runner.load(TestGuests.fillAndVerify(table: 0x2000), at: 0x1000)
+        try f.runner.startLongMode(entry: 0x1000)
+        let outcome = try f.runner.run()
+        #expect(outcome == .exited(status: 0), "\(outcome)")
+        let s = try f.runner.vcpu.specialRegisters()
+        #expect(s.efer & (1 << 10) != 0 && s.cs.l == 1, "the guest ran in 64-bit mode")
+        #expect(f.runner.lazyFaults == 512)
+        for (lo, hi) in ranges {
+            for page in stride(from: lo, to: hi, by: 4096) {
+                #expect(try f.space.read(UInt32.self, at: GuestPhysAddr(page)) == TestGuests.pattern(page))
+            }
+        }
+        KVMAvailability.ran("longModeGuestFillsAndAgrees")
+    }
+}
