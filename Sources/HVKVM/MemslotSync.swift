@@ -14,6 +14,8 @@ public final class MemslotSync {
     public init(space: EPTAddrSpace, vm: VirtualMachine) throws(KVMError) {
         self.space = space
         self.vm = vm
+        vm.retainMemory(space.allocator)
+        if let tracker = space.allocator as? TrackingAllocator { vm.retainMemory(tracker.inner) }
         try sync()
     }
 

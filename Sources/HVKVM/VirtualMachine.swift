@@ -26,6 +26,9 @@ public final class VirtualMachine {
     /// Slot number -> slot currently installed.
     public private(set) var slots: [UInt32: Memslot] = [:]
     private var freeSlotNumbers: [UInt32] = []
+    /// Owners of the memory the slots point into, kept alive by the VM so
+    /// that its slots are always deleted before that memory is unmapped.
+    private var memoryOwners: [AnyObject] = []
     private var nextSlotNumber: UInt32 = 0
 
     public init(system: KVMSystem) throws(KVMError) {
@@ -36,6 +39,7 @@ public final class VirtualMachine {
     }
 
     deinit {
+        // Slots go first; the memory owners are released only after this.
         for number in slots.keys { try? setRegion(number, Memslot(guest: 0, size: 0, host: 0, readOnly: false, flags: [])) }
         Sys.close(fd)
     }
@@ -44,6 +48,11 @@ public final class VirtualMachine {
         var region = kvm_userspace_memory_region(slot: number, flags: slot.readOnly ? CKVM_MEM_READONLY : 0,
                                                  guest_phys_addr: slot.guest, memory_size: slot.size, userspace_addr: slot.host)
         try Sys.ioctl(fd, CKVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION", &region)
+    }
+
+    /// Keeps `owner` (the host memory pool) alive for as long as the VM.
+    public func retainMemory(_ owner: AnyObject) {
+        if !memoryOwners.contains(where: { $0 === owner }) { memoryOwners.append(owner) }
     }
 
     /// Installs a slot; returns its number.

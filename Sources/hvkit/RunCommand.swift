@@ -3,12 +3,12 @@ import Foundation
 import HVCore
 import HVKVM
 
-/// Runs a flat binary or an ELF32 guest image on KVM with HVCore-managed
+/// Runs a flat binary or an ELF guest image on KVM with HVCore-managed
 /// memory, and reports how the guest ended.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a flat binary or ELF32 guest image on KVM in HVKit-managed memory.",
+        abstract: "Run a flat binary or ELF guest image on KVM in HVKit-managed memory.",
         discussion: """
         Guest RAM is [0, --memory), populated eagerly; --lazy adds a lazily filled region right after it. \
         The guest prints on COM1 (0x3f8) and ends by writing a status byte to port 0x501. \
@@ -16,7 +16,7 @@ struct RunCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The image file (ELF32 is detected by its magic; anything else is a flat binary).")
+    @Argument(help: "The image file (ELF32/ELF64 is detected by its magic; anything else is a flat binary).")
     var image: String
 
     @Option(help: "Where a flat binary is loaded (hex or decimal).")
@@ -79,7 +79,17 @@ struct RunCommand: ParsableCommand {
         if lazySize > 0 { try space.mapAlloc(GuestPhysAddr(ram), size: lazySize, flags: .rwx, populate: .lazy) }
         let runner = try GuestRunner(space: space, system: system)
         for segment in guest.segments { try runner.load(segment.bytes, at: segment.address) }
-        if guest.bits == 16 { try runner.startRealMode(entry: UInt16(guest.entry)) } else { try runner.startFlatProtectedMode(entry: UInt32(guest.entry)) }
+        switch guest.bits {
+        case 16: try runner.startRealMode(entry: UInt16(guest.entry))
+        case 32: try runner.startFlatProtectedMode(entry: UInt32(guest.entry))
+        default:
+            // Long mode keeps its GDT and page tables at 0x10000-0x14fff.
+            let tables = GuestRunner.longModeTables
+            if guest.segments.contains(where: { $0.address < tables + 0x5000 && tables < $0.address + $0.memorySize }) {
+                throw ValidationError("\(image): a segment overlaps the long-mode tables at [\(hex(tables)), \(hex(tables + 0x5000)))")
+            }
+            try runner.startLongMode(entry: guest.entry)
+        }
         let outcome = try runner.run(maxExits: maxExits)
         if json {
             let text = runner.serialText.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")

@@ -29,6 +29,21 @@ struct LoaderTests {
         try image.check(ram: 2 << 20)
     }
 
+    static func elf64(entry: UInt64, paddr: UInt64, data: [UInt8]) -> [UInt8] {
+        func le(_ v: some FixedWidthInteger) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
+        var out: [UInt8] = [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1] + [UInt8](repeating: 0, count: 9)
+        out += le(UInt16(2)) + le(UInt16(62)) + le(UInt32(1)) + le(entry) + le(UInt64(64)) + le(UInt64(0)) + le(UInt32(0))
+        out += le(UInt16(64)) + le(UInt16(56)) + le(UInt16(1)) + le(UInt16(64)) + le(UInt16(0)) + le(UInt16(0))
+        out += le(UInt32(1)) + le(UInt32(7)) + le(UInt64(120)) + le(paddr) + le(paddr) + le(UInt64(data.count)) + le(UInt64(data.count)) + le(UInt64(0x1000))
+        return out + data
+    }
+
+    @Test func loadsELF64ForLongMode() throws {
+        let image = try ELFLoader.load(Self.elf64(entry: 0x20_0000, paddr: 0x20_0000, data: [0xF4]))
+        #expect(image.bits == 64 && image.entry == 0x20_0000)
+        #expect(image.segments == [.init(address: 0x20_0000, bytes: [0xF4], memorySize: 1)])
+    }
+
     @Test func refusesBadImagesBeforeTheVMStarts() throws {
         #expect(throws: ImageError.badMagic) { try ELFLoader.load([UInt8](repeating: 1, count: 64)) }
         #expect(throws: ImageError.truncated(what: "the ELF identification", need: 16, have: 4)) { try ELFLoader.load([0x7F, 0x45, 0x4C, 0x46]) }

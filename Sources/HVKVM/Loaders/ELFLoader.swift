@@ -1,5 +1,6 @@
 /// Reads the PT_LOAD segments and entry of a little-endian x86 ELF file
-/// (ELF32 for i386, ELF64 for x86-64). Segments load at their physical
+/// (ELF32 for i386, entered in flat protected mode; ELF64 for x86-64,
+/// entered in long mode). Segments load at their physical
 /// addresses; every field is bounds-checked against the file.
 public enum ELFLoader {
     static func read<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, _ what: String) throws(ImageError) -> T {
@@ -20,30 +21,43 @@ public enum ELFLoader {
         guard bytes[5] == 1 else { throw .unsupported("big-endian ELF files are not x86") }
         let machine: UInt16 = try read(bytes, 18, "e_machine")
         guard machine == (is64 ? 62 : 3) else { throw .unsupported("ELF machine \(machine) is not \(is64 ? "x86-64 (62)" : "i386 (3)")") }
-        guard !is64 else {
-            throw .unsupported("64-bit ELF entry needs long mode, which `hvkit run` does not set up yet; link the guest as ELF32")
+        let entry: UInt64, phoff: UInt64, phentsize: UInt16, phnum: UInt16
+        if is64 {
+            entry = try read(bytes, 24, "e_entry")
+            phoff = try read(bytes, 32, "e_phoff")
+            phentsize = try read(bytes, 54, "e_phentsize")
+            phnum = try read(bytes, 56, "e_phnum")
+        } else {
+            entry = UInt64(try read(bytes, 24, "e_entry") as UInt32)
+            phoff = UInt64(try read(bytes, 28, "e_phoff") as UInt32)
+            phentsize = try read(bytes, 42, "e_phentsize")
+            phnum = try read(bytes, 44, "e_phnum")
         }
-        let entry: UInt32 = try read(bytes, 24, "e_entry")
-        let phoff: UInt32 = try read(bytes, 28, "e_phoff")
-        let phentsize: UInt16 = try read(bytes, 42, "e_phentsize")
-        let phnum: UInt16 = try read(bytes, 44, "e_phnum")
-        guard phentsize >= 32 else { throw .unsupported("program header entries of \(phentsize) bytes are too small") }
+        guard phentsize >= (is64 ? 56 : 32) else { throw .unsupported("program header entries of \(phentsize) bytes are too small") }
         var segments: [GuestImage.Segment] = []
         for i in 0..<Int(phnum) {
             let at = Int(phoff) + i * Int(phentsize)
             let type: UInt32 = try read(bytes, at, "program header \(i)")
             guard type == 1 else { continue }  // PT_LOAD
-            let offset: UInt32 = try read(bytes, at + 4, "p_offset")
-            let paddr: UInt32 = try read(bytes, at + 12, "p_paddr")
-            let filesz: UInt32 = try read(bytes, at + 16, "p_filesz")
-            let memsz: UInt32 = try read(bytes, at + 20, "p_memsz")
-            guard memsz >= filesz else { throw .unsupported("segment \(i) has p_memsz < p_filesz") }
-            guard Int(offset) + Int(filesz) <= bytes.count else {
-                throw .truncated(what: "segment \(i)", need: Int(offset) + Int(filesz), have: bytes.count)
+            let offset, paddr, filesz, memsz: UInt64
+            if is64 {
+                offset = try read(bytes, at + 8, "p_offset")
+                paddr = try read(bytes, at + 24, "p_paddr")
+                filesz = try read(bytes, at + 32, "p_filesz")
+                memsz = try read(bytes, at + 40, "p_memsz")
+            } else {
+                offset = UInt64(try read(bytes, at + 4, "p_offset") as UInt32)
+                paddr = UInt64(try read(bytes, at + 12, "p_paddr") as UInt32)
+                filesz = UInt64(try read(bytes, at + 16, "p_filesz") as UInt32)
+                memsz = UInt64(try read(bytes, at + 20, "p_memsz") as UInt32)
             }
-            segments.append(.init(address: UInt64(paddr), bytes: Array(bytes[Int(offset)..<Int(offset + filesz)]), memorySize: UInt64(memsz)))
+            guard memsz >= filesz else { throw .unsupported("segment \(i) has p_memsz < p_filesz") }
+            guard offset <= UInt64(bytes.count), filesz <= UInt64(bytes.count) - offset else {
+                throw .truncated(what: "segment \(i)", need: Int(clamping: offset &+ filesz), have: bytes.count)
+            }
+            segments.append(.init(address: paddr, bytes: Array(bytes[Int(offset)..<Int(offset + filesz)]), memorySize: memsz))
         }
         guard !segments.isEmpty else { throw .unsupported("the ELF file has no PT_LOAD segment") }
-        return GuestImage(segments: segments, entry: UInt64(entry), bits: 32)
+        return GuestImage(segments: segments, entry: entry, bits: is64 ? 64 : 32)
     }
 }

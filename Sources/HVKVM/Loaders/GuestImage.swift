@@ -39,7 +39,7 @@ public struct GuestImage: Equatable {
 
     public let segments: [Segment]
     public let entry: UInt64
-    /// 16 for real mode, 32 for flat protected mode.
+    /// 16 for real mode, 32 for flat protected mode, 64 for long mode.
     public let bits: Int
 
     /// A flat binary loaded at `address`, entered at `entry` (default: its start).
