@@ -133,3 +133,15 @@ struct ConfigCheckTests {
         #expect(throws: ConfigError.self) { try ConfigParser.parseHost(file: "h", text: "hypervisor = []\n") }
     }
 }
+
+@Suite("Memory map picture")
+struct MemoryMapSVGTests {
+    @Test func everyMappingIsDrawnAndLabelled() throws {
+        let plan = VMPlanner.plan(try Fixtures.config("good/x86_64-linux.toml"))
+        let svg = MemoryMapSVG.render(plan, title: "linux <qemu>")
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+        #expect(svg.contains("linux &lt;qemu&gt;"), "text is escaped")
+        for m in plan { #expect(svg.contains("[\(hex(m.gpa)), \(hex(m.end)))")) }
+        #expect(svg.components(separatedBy: "<rect x=\"10\"").count - 1 >= plan.count)
+    }
+}

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Run in a release build: swift run -c release hvkit bench addrspace --json"
     )
 
-    @Argument(help: "The workload: addrspace.")
+    @Argument(help: "The workload: addrspace or check.")
     var workload: String
 
     @Flag(help: "Print one JSON object per figure, one per line.")
@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     var only: [String] = []
 
     func validate() throws {
-        guard workload == "addrspace" else { throw ValidationError("unknown workload '\(workload)'; known: addrspace") }
+        guard workload == "addrspace" || workload == "check" else { throw ValidationError("unknown workload '\(workload)'; known: addrspace, check") }
         guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
         for group in only where !AddrSpaceBenchmark.groups.contains(group) {
             throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceBenchmark.groups.joined(separator: ", "))")
@@ -38,11 +38,18 @@ struct BenchCommand: ParsableCommand {
         #if DEBUG
         progress("warning: this is a debug build; figures are only meaningful with -c release")
         #endif
-        let bench = AddrSpaceBenchmark(only: Set(only.isEmpty ? AddrSpaceBenchmark.groups : only), progress: progress)
         var figures = Figures()
-        for pass in 0...passes {
-            progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
-            try bench.pass(into: &figures, record: pass > 0)
+        if workload == "check" {
+            for pass in 0...passes {
+                progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
+                try CheckBenchmark().pass(into: &figures, record: pass > 0)
+            }
+        } else {
+            let bench = AddrSpaceBenchmark(only: Set(only.isEmpty ? AddrSpaceBenchmark.groups : only), progress: progress)
+            for pass in 0...passes {
+                progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
+                try bench.pass(into: &figures, record: pass > 0)
+            }
         }
         for line in json ? figures.jsonLines() : figures.table() { print(line) }
     }
