@@ -101,6 +101,11 @@ public struct Checker {
                 out.append(finding(.imageOutsideRAM, c, "\(image.kind) load address \(hex(image.loadAddress)) is in no memory region", [name], line: nil))
                 continue
             }
+            if let size = image.size, size > 0,
+               !Kernels.rangeContains(outerStart: r.gpa, outerSize: r.size, innerStart: image.loadAddress, innerSize: size) {
+                out.append(finding(.imageOutsideRAM, c, "\(image.kind) (\(image.path), \(hex(size)) bytes) at \(hex(image.loadAddress)) runs past the end of memory_regions[\(r.index)]",
+                                   [name, "memory_regions[\(r.index)]"], line: r.line))
+            }
             let flags = MappingFlags(rawValue: r.flags)
             if !flags.contains(.read) || flags.contains(.device) {
                 out.append(finding(.imageOutsideRAM, c, "\(image.kind) is loaded into memory_regions[\(r.index)], which is \(flags)", [name, "memory_regions[\(r.index)]"], line: r.line))

@@ -1,3 +1,4 @@
+import Foundation
 import HVCore
 import TOMLKit
 
@@ -142,7 +143,14 @@ public struct ConfigParser {
             guard kernel[pathKey] != nil || kernel[addrKey] != nil else { continue }
             let path = try p.optionalString(kernel[pathKey], "kernel.\(pathKey)") ?? ""
             let address = try p.integer(kernel[addrKey], "kernel.\(addrKey)")
-            c.images.append(.init(kind: kind, path: path, loadAddress: address))
+            // The image's size, when its file is found beside the configuration.
+            var size: UInt64?
+            if !path.isEmpty {
+                let dir = URL(fileURLWithPath: file).deletingLastPathComponent()
+                let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : dir.appendingPathComponent(path)
+                size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.uint64Value
+            }
+            c.images.append(.init(kind: kind, path: path, loadAddress: address, size: size))
         }
         if !c.images.contains(where: { $0.kind == "kernel" }) { throw p.fail("kernel.kernel_load_addr", "missing") }
         c.cmdline = try p.optionalString(kernel["cmdline"], "kernel.cmdline")

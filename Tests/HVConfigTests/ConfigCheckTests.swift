@@ -6,7 +6,7 @@ import Testing
 enum Fixtures {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
     static func text(_ path: String) throws -> String { try String(contentsOf: dir.appendingPathComponent(path), encoding: .utf8) }
-    static func config(_ path: String) throws -> VMConfig { try ConfigParser.parse(file: path, text: try text(path)) }
+    static func config(_ path: String) throws -> VMConfig { try ConfigParser.parse(file: dir.appendingPathComponent(path).path, text: try text(path)) }
 
     /// (files, expected rule or "unreadable"/"none", exit status) from bad/expected.txt.
     static var corpus: [(files: [String], rule: String, status: Int)] {

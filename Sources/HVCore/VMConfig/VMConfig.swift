@@ -77,11 +77,15 @@ public struct VMConfig: Equatable, Sendable {
         public var kind: String  // "kernel", "bios", "dtb", "ramdisk"
         public var path: String
         public var loadAddress: UInt64
+        /// The image's size when its file could be found next to the
+        /// configuration; the load range is then [loadAddress, +size).
+        public var size: UInt64?
 
-        public init(kind: String, path: String, loadAddress: UInt64) {
+        public init(kind: String, path: String, loadAddress: UInt64, size: UInt64? = nil) {
             self.kind = kind
             self.path = path
             self.loadAddress = loadAddress
+            self.size = size
         }
     }
 
