@@ -171,3 +171,27 @@ struct KVMLongModeTests {
         KVMAvailability.ran("longModeGuestFillsAndAgrees")
     }
 }
+
+@Suite("KVM: guests that crash", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
+struct KVMCrashTests {
+    /// An exception with no usable IDT escalates to a triple fault: the run
+    /// ends with SHUTDOWN and a register dump naming RIP and its bytes.
+    @Test func tripleFaultIsReportedWithRegisters() throws {
+        let f = try KVMFixture()
+        try f.runner.load([0x90, 0xCC, 0xF4], at: 0x1000)  // nop; int3; hlt
+        try f.runner.startFlatProtectedMode(entry: 0x1000)
+        var s = try f.runner.vcpu.specialRegisters()
+        s.idt.base = 0
+        s.idt.limit = 0
+        try f.runner.vcpu.setSpecialRegisters(s)
+        let outcome = try f.runner.run()
+        switch outcome {
+        case let .shutdown(dump), let .internalError(_, dump):
+            #expect(dump.csBase == 0 && dump.cr0 & 1 == 1, "\(dump)")
+            #expect(dump.description.contains("rip="))
+        default:
+            Issue.record("expected a shutdown (triple fault), got \(outcome)")
+        }
+        KVMAvailability.ran("tripleFaultIsReportedWithRegisters")
+    }
+}
