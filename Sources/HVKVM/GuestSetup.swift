@@ -20,9 +20,9 @@ extension GuestRunner {
 
     /// 32-bit flat protected mode without paging: every segment has base 0
     /// and a 4 GiB limit, so guest addresses are guest-physical addresses.
-    public func startFlatProtectedMode(entry: UInt32) throws(KVMError) {
-        vcpu.flushPendingExit()
-        var s = try vcpu.specialRegisters()
+    /// Loads flat segments (base 0, 4 GiB limit) into every segment
+    /// register: code at selector 8 (64-bit when `longMode`), data at 16.
+    static func loadFlatSegments(_ s: inout kvm_sregs, longMode: Bool) {
         func flat(_ seg: inout kvm_segment, code: Bool) {
             seg.base = 0
             seg.limit = 0xFFFF_FFFF
@@ -30,14 +30,20 @@ extension GuestRunner {
             seg.type = code ? 11 : 3
             seg.present = 1
             seg.dpl = 0
-            seg.db = 1
+            seg.db = code && longMode ? 0 : 1
             seg.s = 1
-            seg.l = 0
+            seg.l = code && longMode ? 1 : 0
             seg.g = 1
         }
         flat(&s.cs, code: true)
         flat(&s.ds, code: false); flat(&s.es, code: false); flat(&s.fs, code: false)
         flat(&s.gs, code: false); flat(&s.ss, code: false)
+    }
+
+    public func startFlatProtectedMode(entry: UInt32) throws(KVMError) {
+        vcpu.flushPendingExit()
+        var s = try vcpu.specialRegisters()
+        Self.loadFlatSegments(&s, longMode: false)
         s.cr0 |= 1  // PE
         try vcpu.setSpecialRegisters(s)
         var r = kvm_regs()
@@ -69,21 +75,7 @@ extension GuestRunner {
         try put((0..<2048).map { UInt64($0) << 21 | 0x83 }, at: pd)  // present, writable, 2 MiB page
 
         var s = try vcpu.specialRegisters()
-        func segment(_ seg: inout kvm_segment, code: Bool) {
-            seg.base = 0
-            seg.limit = 0xFFFF_FFFF
-            seg.selector = code ? 0x08 : 0x10
-            seg.type = code ? 11 : 3
-            seg.present = 1
-            seg.dpl = 0
-            seg.db = code ? 0 : 1
-            seg.s = 1
-            seg.l = code ? 1 : 0
-            seg.g = 1
-        }
-        segment(&s.cs, code: true)
-        segment(&s.ds, code: false); segment(&s.es, code: false); segment(&s.fs, code: false)
-        segment(&s.gs, code: false); segment(&s.ss, code: false)
+        Self.loadFlatSegments(&s, longMode: true)
         s.gdt.base = gdt
         s.gdt.limit = 23
         s.cr3 = pml4

@@ -1,19 +1,13 @@
 import HVCore
 
-/// SplitMix64: small, fast, and the same everywhere, so a seed replays.
+/// The checker's random source: SplitMix64 with the few helpers the
+/// generator needs.
 public struct CheckerRandom: Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
+    var base: SplitMix64
+    public init(seed: UInt64) { base = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state = state &+ 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    public mutating func next() -> UInt64 { base.next() }
+    public mutating func below(_ n: Int) -> Int { Int(base.below(UInt64(n))) }
     public mutating func pick<T>(_ options: [T]) -> T { options[below(options.count)] }
     public mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }

@@ -46,7 +46,7 @@ struct AddrSpaceBenchmark {
             put("map_alloc_populate_1g_ms" + suffix, "ms", populate / 1e6)
             put("map_alloc_populate_ns_per_page" + suffix, "ns/page", populate / Double(Self.pages1G))
             put("map_alloc_populate_pt_mem_kib" + suffix, "KiB", Double((space.tableFrameCount - tablesBefore + 1) * 4))
-            var rng = BenchRandom(seed: 0xA5A5_0003)
+            var rng = SplitMix64(seed: 0xA5A5_0003)
             var sink: UInt64 = 0
             for _ in 0..<10_000 { sink &+= space.translate(GuestPhysAddr(gib + rng.below(gib)))?.hostAddress.raw ?? 0 }
             let translate = measure {
@@ -79,7 +79,7 @@ struct AddrSpaceBenchmark {
             let space = try makeSpace(.frames4K, zeroing)
             let lazy = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .lazy) }
             put("map_alloc_lazy_1g_ms" + suffix, "ms", lazy / 1e6)
-            var faultRng = BenchRandom(seed: 0xA5A5_0005)
+            var faultRng = SplitMix64(seed: 0xA5A5_0005)
             let pages = faultRng.distinct(Self.pages1G, 100_000)
             let addresses = pages.map { GuestPhysAddr(gib + $0 * 4096 + (faultRng.below(4096) & ~7)) }
             var handled = 0
@@ -96,7 +96,7 @@ struct AddrSpaceBenchmark {
 
         // 10,000 separate 4 KiB regions, then unmap each in shuffled order.
         for kind in ["alloc", "linear"] where only.contains("small") {
-            var rng = BenchRandom(seed: 0xA5A5_0006)
+            var rng = SplitMix64(seed: 0xA5A5_0006)
             let slots = rng.distinct(1_048_576, 10_000)
             let base: UInt64 = 4 * gib
             let map = try measure {

@@ -6,7 +6,7 @@ import HVCore
 /// and checked.
 struct CheckBenchmark {
     static func generate(regions: Int, devices: Int) -> String {
-        var rng = BenchRandom(seed: 0xA5A5_0007)
+        var rng = SplitMix64(seed: 0xA5A5_0007)
         var lines = ["[base]", "id = 1", "name = \"generated\"", "", "[kernel]", "entry_point = 0x1000", "kernel_load_addr = 0x1000", "memory_regions = ["]
         for i in 0..<regions {
             // Every region 64 KiB apart; every 1,000th overlaps its neighbour (nine pairs).
