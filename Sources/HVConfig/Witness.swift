@@ -15,7 +15,7 @@ public enum Witness {
                 let e = s &+ context.number(size).zeroExtended(by: 1)
                 return s.unsignedLessOrEqual(to: w).and(w.unsignedLess(than: e))
             }
-            let solver = SMTSolver(context, timeoutMilliseconds: 2000, logic: "QF_BV")
+            let solver = SMTSolver(context, timeoutMilliseconds: 10_000, logic: "QF_BV")
             solver.assert(inside(a, aSize).and(inside(b, bSize)))
             if case let .counterexample(model) = solver.check() { return model.value(x) }
             return nil
