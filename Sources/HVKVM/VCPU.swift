@@ -67,4 +67,14 @@ public final class VCPU {
     }
 
     var exitReason: UInt32 { ckvm_exit_reason(run) }
+
+    /// KVM_TRANSLATE: how the vCPU's current paging mode translates `gva`
+    /// for a supervisor read. (KVM reports `writeable` and `usermode` as
+    /// fixed values, so only the address and validity carry information.)
+    public func translate(_ gva: UInt64) throws(KVMError) -> (gpa: UInt64, valid: Bool) {
+        var t = kvm_translation()
+        t.linear_address = gva
+        try Sys.ioctl(fd, CKVM_TRANSLATE, "KVM_TRANSLATE", &t)
+        return (t.physical_address, t.valid != 0)
+    }
 }

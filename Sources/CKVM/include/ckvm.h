@@ -22,6 +22,7 @@ extern const unsigned long CKVM_SET_SREGS;
 extern const unsigned long CKVM_SET_TSS_ADDR;
 extern const unsigned long CKVM_GET_SUPPORTED_CPUID;
 extern const unsigned long CKVM_SET_CPUID2;
+extern const unsigned long CKVM_TRANSLATE;
 
 extern const uint32_t CKVM_MEM_READONLY;
 extern const int CKVM_CAP_USER_MEMORY;
