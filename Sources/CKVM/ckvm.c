@@ -39,3 +39,28 @@ uint32_t ckvm_mmio_length(const struct kvm_run *run) { return run->mmio.len; }
 uint8_t ckvm_mmio_is_write(const struct kvm_run *run) { return run->mmio.is_write; }
 uint32_t ckvm_internal_suberror(const struct kvm_run *run) { return run->internal.suberror; }
 uint64_t ckvm_fail_entry_reason(const struct kvm_run *run) { return run->fail_entry.hardware_entry_failure_reason; }
+
+int ckvm_enable_user_msr_exits(int vm_fd) {
+    struct kvm_enable_cap cap = {0};
+    cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+    cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+    return ioctl(vm_fd, KVM_ENABLE_CAP, &cap);
+}
+
+int ckvm_set_msr_filter(int vm_fd, int default_deny, const uint8_t *read_low, const uint8_t *read_high,
+                        const uint8_t *write_low, const uint8_t *write_high) {
+    struct kvm_msr_filter filter = {0};
+    filter.flags = default_deny ? KVM_MSR_FILTER_DEFAULT_DENY : KVM_MSR_FILTER_DEFAULT_ALLOW;
+    const uint8_t *maps[4] = { read_low, read_high, write_low, write_high };
+    for (int i = 0; i < 4; i++) {
+        filter.ranges[i].flags = i < 2 ? KVM_MSR_FILTER_READ : KVM_MSR_FILTER_WRITE;
+        filter.ranges[i].base = (i % 2 == 0) ? 0x0 : 0xC0000000u;
+        filter.ranges[i].nmsrs = 0x2000;
+        filter.ranges[i].bitmap = (uint8_t *)maps[i];
+    }
+    return ioctl(vm_fd, KVM_X86_SET_MSR_FILTER, &filter);
+}
+
+uint32_t ckvm_msr_index(const struct kvm_run *run) { return run->msr.index; }
+uint64_t ckvm_msr_data(const struct kvm_run *run) { return run->msr.data; }
+void ckvm_msr_complete(struct kvm_run *run, uint64_t data, uint8_t error) { run->msr.data = data; run->msr.error = error; }

@@ -69,6 +69,17 @@ public final class GuestRunner {
     public private(set) var serialOutput: [UInt8] = []
     public private(set) var reports: [UInt32] = []
     public private(set) var lazyFaults = 0
+    /// MSR accesses that exited to the runner: (msr, isWrite, value written).
+    public private(set) var msrExits: [(msr: UInt32, write: Bool, value: UInt64)] = []
+    /// Answers intercepted MSR reads (nil: the guest gets #GP). Writes are
+    /// recorded and accepted.
+    public var msrReadHandler: (UInt32) -> UInt64? = { _ in 0 }
+    /// Decides which port accesses reach the device models; a port it does
+    /// not intercept reads as all ones and ignores writes. Nil: every port
+    /// goes to the device models.
+    public var ioBitmap: IOBitmapView?
+    /// Port accesses delivered to the device models: (port, width, isWrite).
+    public private(set) var portExits: [(port: UInt16, width: Int, write: Bool)] = []
     /// Nanoseconds from a lazy-fault exit to the resume, per fault.
     public private(set) var faultRoundTrips: [Double] = []
 
@@ -111,6 +122,13 @@ public final class GuestRunner {
                 if let outcome = try handleMMIO(run) { return outcome }
                 let elapsed = clock.now - started
                 faultRoundTrips.append(Double(elapsed.components.seconds) * 1e9 + Double(elapsed.components.attoseconds) / 1e9)
+            case KVM_EXIT_X86_RDMSR:
+                let index = ckvm_msr_index(run)
+                msrExits.append((index, false, 0))
+                if let value = msrReadHandler(index) { ckvm_msr_complete(run, value, 0) } else { ckvm_msr_complete(run, 0, 1) }
+            case KVM_EXIT_X86_WRMSR:
+                msrExits.append((ckvm_msr_index(run), true, ckvm_msr_data(run)))
+                ckvm_msr_complete(run, ckvm_msr_data(run), 0)
             case KVM_EXIT_HLT:
                 return .halted
             case KVM_EXIT_SHUTDOWN:
@@ -130,6 +148,12 @@ public final class GuestRunner {
         let port = ckvm_io_port(run), size = Int(ckvm_io_size(run)), count = Int(ckvm_io_count(run))
         let data = UnsafeMutableRawPointer(run) + Int(ckvm_io_data_offset(run))
         let isOut = Int32(ckvm_io_direction(run)) == KVM_EXIT_IO_OUT
+        if let bitmap = ioBitmap, !bitmap.exits(port, size) {
+            // Not intercepted: no device model sees it.
+            if !isOut { data.initializeMemory(as: UInt8.self, repeating: 0xFF, count: size * count) }
+            return nil
+        }
+        portExits.append((port, size, isOut))
         for i in 0..<count {
             let item = data + i * size
             if isOut {

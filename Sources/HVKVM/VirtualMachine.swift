@@ -77,6 +77,23 @@ public final class VirtualMachine {
         freeSlotNumbers.append(number)
     }
 
+    /// Makes KVM exit to the runner for exactly the MSR accesses `bitmap`
+    /// intercepts (and every MSR outside its two ranges, as VMX does):
+    /// KVM_CAP_X86_USER_SPACE_MSR with filter exits, and a KVM MSR filter
+    /// that denies what the VMX bitmap intercepts. Call before the vCPU is made.
+    public func installMsrFilter(_ bitmap: borrowing MsrBitmap) throws(KVMError) {
+        if ckvm_enable_user_msr_exits(fd) < 0 { throw Sys.error("KVM_ENABLE_CAP(KVM_CAP_X86_USER_SPACE_MSR)") }
+        // VMX: a set bit exits; KVM filter: a set bit allows. Invert each quarter.
+        let quarters: [[UInt8]] = bitmap.frame.withUnsafeBytes { bytes in
+            (0..<4).map { q in (0..<1024).map { ~bytes[q * 1024 + $0] } }
+        }
+        let r = quarters[0].withUnsafeBufferPointer { rl in quarters[1].withUnsafeBufferPointer { rh in
+            quarters[2].withUnsafeBufferPointer { wl in quarters[3].withUnsafeBufferPointer { wh in
+                ckvm_set_msr_filter(fd, 1, rl.baseAddress, rh.baseAddress, wl.baseAddress, wh.baseAddress)
+            } } } }
+        if r < 0 { throw Sys.error("KVM_X86_SET_MSR_FILTER") }
+    }
+
     public func makeVCPU(id: Int = 0) throws(KVMError) -> VCPU {
         try VCPU(vm: self, id: id)
     }

@@ -51,4 +51,16 @@ uint8_t ckvm_mmio_is_write(const struct kvm_run *run);
 uint32_t ckvm_internal_suberror(const struct kvm_run *run);
 uint64_t ckvm_fail_entry_reason(const struct kvm_run *run);
 
+
+/// Turns on user-space exits for MSR accesses the filter denies.
+int ckvm_enable_user_msr_exits(int vm_fd);
+/// Installs an MSR filter of four 0x2000-MSR ranges (reads of 0x0 and of
+/// 0xC0000000, writes of each); in each bitmap a set bit ALLOWS the access
+/// (KVM's convention). With default_deny, MSRs outside the ranges exit too.
+int ckvm_set_msr_filter(int vm_fd, int default_deny, const uint8_t *read_low, const uint8_t *read_high,
+                        const uint8_t *write_low, const uint8_t *write_high);
+uint32_t ckvm_msr_index(const struct kvm_run *run);
+uint64_t ckvm_msr_data(const struct kvm_run *run);
+void ckvm_msr_complete(struct kvm_run *run, uint64_t data, uint8_t error);
+
 #endif
