@@ -64,3 +64,12 @@ int ckvm_set_msr_filter(int vm_fd, int default_deny, const uint8_t *read_low, co
 uint32_t ckvm_msr_index(const struct kvm_run *run) { return run->msr.index; }
 uint64_t ckvm_msr_data(const struct kvm_run *run) { return run->msr.data; }
 void ckvm_msr_complete(struct kvm_run *run, uint64_t data, uint8_t error) { run->msr.data = data; run->msr.error = error; }
+
+int ckvm_get_feature_msr(int kvm_fd, uint32_t index, uint64_t *value) {
+    struct { struct kvm_msrs header; struct kvm_msr_entry entry; } request = {0};
+    request.header.nmsrs = 1;
+    request.entry.index = index;
+    int r = ioctl(kvm_fd, KVM_GET_MSRS, &request);
+    if (r == 1) *value = request.entry.data;
+    return r;
+}

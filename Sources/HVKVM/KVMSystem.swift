@@ -30,6 +30,18 @@ public final class KVMSystem: @unchecked Sendable {
         (try? Sys.ioctl(fd, CKVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION", value: UInt(cap))) ?? 0
     }
 
+    /// A feature MSR through KVM_GET_MSRS on /dev/kvm, or nil when KVM does
+    /// not expose it (for example IA32_VMX_BASIC without nested VMX).
+    public func featureMSR(_ index: UInt32) -> UInt64? {
+        var value: UInt64 = 0
+        return ckvm_get_feature_msr(fd, index, &value) == 1 ? value : nil
+    }
+
+    /// The VMCS revision identifier (IA32_VMX_BASIC bits 30:0) when KVM exposes it.
+    public var vmcsRevision: UInt32? {
+        featureMSR(0x480).map { UInt32(truncatingIfNeeded: $0) & 0x7FFF_FFFF }.flatMap { $0 == 0 ? nil : $0 }
+    }
+
     public var supportsReadOnlyMemory: Bool { capability(CKVM_CAP_READONLY_MEM) > 0 }
     public var memslotLimit: Int { Int(capability(CKVM_CAP_NR_MEMSLOTS)) }
 

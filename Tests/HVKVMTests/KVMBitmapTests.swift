@@ -70,3 +70,18 @@ struct KVMBitmapTests {
         KVMAvailability.ran("exitsSeenEqualTheBitmapsPrediction")
     }
 }
+
+@Suite("VMCS revision from KVM", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
+struct VMCSRevisionTests {
+    /// The revision comes from IA32_VMX_BASIC when KVM exposes it, else from
+    /// the caller; either way the region holds it in bits 30:0.
+    @Test func regionUsesKVMsRevisionWhenExposed() throws {
+        let system = try KVMSystem()
+        let pool = HeapFramePool(capacity: 4 * frameSize)
+        let revision = system.vmcsRevision ?? 0x1234
+        print(system.vmcsRevision.map { "IA32_VMX_BASIC revision \(hex(UInt64($0))) from KVM" } ?? "KVM does not expose IA32_VMX_BASIC here (no nested VMX); using the caller's revision")
+        let region = try VmxRegion(revision: revision, allocator: pool)
+        #expect(region.header == revision)
+        KVMAvailability.ran("regionUsesKVMsRevisionWhenExposed")
+    }
+}

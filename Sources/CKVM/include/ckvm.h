@@ -63,4 +63,9 @@ uint32_t ckvm_msr_index(const struct kvm_run *run);
 uint64_t ckvm_msr_data(const struct kvm_run *run);
 void ckvm_msr_complete(struct kvm_run *run, uint64_t data, uint8_t error);
 
+/// KVM_GET_MSRS on the /dev/kvm descriptor: a feature MSR such as
+/// IA32_VMX_BASIC (0x480). Returns 1 when read, 0 when KVM does not expose
+/// it, -1 with errno on failure.
+int ckvm_get_feature_msr(int kvm_fd, uint32_t index, uint64_t *value);
+
 #endif
