@@ -42,21 +42,24 @@ struct GuestTableBuilder {
         return f
     }
 
+    /// The first table to walk for `gva` and the shifts of the levels
+    /// below it (for PAE, creating the page directory its PDPTE needs).
+    mutating func start(_ gva: UInt64) throws -> (table: UInt64, shifts: [UInt64]) {
+        switch level {
+        case 2: return (root, [22, 12])
+        case 3:
+            let slot = root + ((gva >> 30) & 3) * 8
+            var pdpte = readEntry(slot)
+            if pdpte & 1 == 0 { pdpte = newTable() | 1; try writeEntry(slot, pdpte) }
+            return (pdpte & 0x0007_FFFF_FFFF_F000, [21, 12])
+        default: return (root, [39, 30, 21, 12])
+        }
+    }
+
     /// Maps the code page identically, present and writable, so the vCPU
     /// can run a few instructions in this mode.
     mutating func mapIdentityCodePage(_ page: UInt64) throws {
-        var table: UInt64
-        var shifts: [UInt64]
-        switch level {
-        case 2: table = root; shifts = [22, 12]
-        case 3:
-            let slot = root + ((page >> 30) & 3) * 8
-            var pdpte = readEntry(slot)
-            if pdpte & 1 == 0 { pdpte = newTable() | 1; try writeEntry(slot, pdpte) }
-            table = pdpte & 0x0007_FFFF_FFFF_F000
-            shifts = [21, 12]
-        default: table = root; shifts = [39, 30, 21, 12]
-        }
+        var (table, shifts) = try start(page)
         for (depth, shift) in shifts.enumerated() {
             let bits: UInt64 = level == 2 ? 10 : 9
             let slot = table + ((page >> shift) & ((1 << bits) - 1)) * UInt64(width)
@@ -71,19 +74,7 @@ struct GuestTableBuilder {
 
     /// Maps `gva` to a random guest-physical page (sometimes with a huge page).
     mutating func map(_ gva: UInt64, targetBase: UInt64, targetSpan: UInt64) throws {
-        var table: UInt64
-        var shifts: [UInt64]
-        switch level {
-        case 2: table = root; shifts = [22, 12]
-        case 3:
-            // The PDPT holds 4 entries; each must point at a page directory.
-            let slot = root + ((gva >> 30) & 3) * 8
-            var pdpte = readEntry(slot)
-            if pdpte & 1 == 0 { pdpte = newTable() | 1; try writeEntry(slot, pdpte) }
-            table = pdpte & 0x0007_FFFF_FFFF_F000
-            shifts = [21, 12]
-        default: table = root; shifts = [39, 30, 21, 12]
-        }
+        var (table, shifts) = try start(gva)
         for (depth, shift) in shifts.enumerated() {
             let bits: UInt64 = level == 2 ? 10 : 9
             let slot = table + ((gva >> shift) & ((1 << bits) - 1)) * UInt64(width)
