@@ -99,6 +99,16 @@ public final class NestedPageTable<Format: PageTableFormat> {
         return true
     }
 
+    /// The first and last slot of the table at `level` (covering guest
+    /// addresses from `tableBase`) that `[lo, hi)` touches. Spans are powers
+    /// of two, so this is shifts, not divisions.
+    @inline(__always)
+    private static func slots(_ tableBase: UInt64, _ level: Int, _ lo: UInt64, _ hi: UInt64) -> (Int, Int) {
+        let shift = UInt64(12 + 9 * level)
+        let tableEnd = tableBase + (UInt64(Format.entriesPerTable) << shift)
+        return (Int((max(lo, tableBase) - tableBase) >> shift), Int((min(hi, tableEnd) - 1 - tableBase) >> shift))
+    }
+
     // MARK: Validation
 
     private func validate(_ flags: MappingFlags) throws(PageTableError) {
@@ -354,8 +364,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     ) -> UInt64 {
         let t = table(hpa)
         let span = Format.span(level: level)
-        let first = Int((max(start, tableBase) - tableBase) / span)
-        let last = Int((min(end, tableBase + span * UInt64(Format.entriesPerTable)) - 1 - tableBase) / span)
+        let (first, last) = Self.slots(tableBase, level, start, end)
         var removed: UInt64 = 0
         for slot in first...last {
             let e = t[slot]
@@ -433,8 +442,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             let t = table(hpa)
             let span = Format.span(level: level)
-            let first = Int((max(start, tableBase) - tableBase) / span)
-            let last = Int((min(end, tableBase + span * UInt64(Format.entriesPerTable)) - 1 - tableBase) / span)
+            let (first, last) = Self.slots(tableBase, level, start, end)
             for slot in first...last {
                 let e = t[slot]
                 guard Format.isPresent(e) else { continue }
@@ -487,8 +495,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             let t = table(hpa)
             let span = Format.span(level: level)
-            let first = Int((max(lo, tableBase) - tableBase) / span)
-            let last = Int((min(hi, tableBase + span * UInt64(Format.entriesPerTable)) - 1 - tableBase) / span)
+            let (first, last) = Self.slots(tableBase, level, lo, hi)
             for slot in first...last {
                 let e = t[slot]
                 guard Format.isPresent(e) else { continue }
