@@ -160,12 +160,18 @@ struct GuestPagingTests {
             let gva = i % 2 == 0 ? mapped[Int(rng.below(UInt64(mapped.count)))] + (rng.below(0x1000) & ~7) + (rng.below(4) == 0 ? rng.below(1 << 22) : 0)
                                  : rng.below(gvaSpan)
             let kvm = try f.runner.vcpu.translate(gva)
+            // The walk: every table entry the walker read, to print on a disagreement.
+            var walk: [String] = []
             let ours = GuestPageWalker.walk(gva, info) { gpa, width in
-                width == 4 ? (try? f.space.read(UInt32.self, at: GuestPhysAddr(gpa))).map(UInt64.init) : try? f.space.read(UInt64.self, at: GuestPhysAddr(gpa))
+                let value = width == 4 ? (try? f.space.read(UInt32.self, at: GuestPhysAddr(gpa))).map(UInt64.init) : try? f.space.read(UInt64.self, at: GuestPhysAddr(gpa))
+                walk.append("[\(hex(gpa))] = \(value.map(hex) ?? "unmapped")")
+                return value
             }
             compared += 1
             let agree = kvm.valid ? ours.gpa == kvm.gpa : ours.gpa == nil
-            if !agree && disagreements.count < 5 { disagreements.append("gva \(hex(gva)): KVM \(kvm.valid ? hex(kvm.gpa) : "invalid"), walker \(ours)") }
+            if !agree && disagreements.count < 5 {
+                disagreements.append("gva \(hex(gva)): KVM \(kvm.valid ? hex(kvm.gpa) : "invalid"), walker \(ours); walk \(walk.joined(separator: " -> "))")
+            }
         }
         #expect(disagreements.isEmpty, "\(disagreements.joined(separator: "\n"))")
         print("guest paging level \(level): \(compared) addresses compared with KVM_TRANSLATE, \(disagreements.count) disagreements")
