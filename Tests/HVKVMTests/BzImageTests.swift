@@ -1,3 +1,4 @@
+import HVCore
 import HVKVM
 import Testing
 
@@ -47,5 +48,30 @@ struct BzImageTests {
         #expect(throws: ImageError.outsideRAM(segment: 0x20_0000, size: 0x1000_0000, ram: 64 << 20)) { try big.check(ram: 64 << 20) }
         let k = try! BzImage(Self.image())
         #expect(throws: ImageError.self) { try k.check(ram: 64 << 20, initrdSize: 62 << 20) }
+    }
+}
+
+@Suite("Zero page")
+struct BootParamsTests {
+    @Test func e820FollowsTheAreasAndHeaderIsCopied() throws {
+        let pool = HeapFramePool(capacity: 64 << 20)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        try space.mapAlloc(GuestPhysAddr(0), size: 0x9_F000, flags: .rwx, populate: .lazy)
+        try space.mapAlloc(GuestPhysAddr(0x10_0000), size: 0x100_0000, flags: .rwx, populate: .lazy)
+        try space.mapAlloc(GuestPhysAddr(0x110_0000), size: 0x10_0000, flags: .readWrite, populate: .lazy)  // adjacent: merged
+        try space.mapReserved(GuestPhysAddr(0xFEC0_0000), size: 0x1000, flags: [.read, .write, .device])
+        let map = BootParams.e820(space.areas)
+        #expect(map.map(\.description) == ["[0x0, 0x9f000) usable", "[0x100000, 0x1200000) usable", "[0xfec00000, 0xfec01000) reserved"])
+        var image = BzImageTests.image()
+        image[0x201] = 0x66  // header length byte: header ends at 0x268
+        let zero = try BootParams.build(image: image, areas: space.areas, commandLine: 0x2_0000, initrd: (0x80_0000, 0x1000))
+        #expect(zero.count == 4096)
+        #expect(zero[0x1FE] == 0x55 && zero[0x1FF] == 0xAA && zero[0x202] == 0x48, "boot flag and HdrS copied")
+        #expect(zero[0x210] == 0xFF && zero[0x211] & 1 == 1)
+        #expect(zero[0x1E8] == 3)
+        #expect(zero[0x228] == 0x00 && zero[0x22A] == 0x02, "cmd_line_ptr 0x20000")
+        #expect(zero[0x218 + 2] == 0x80, "ramdisk_image 0x800000")
+        #expect(zero[0x2D0 + 20 + 16] == 1 && zero[0x2D0 + 40 + 16] == 2)
+        space.clear()
     }
 }
