@@ -2,6 +2,16 @@ import CKVM
 import HVCore
 
 extension GuestRunner {
+    /// Fresh general registers: RIP at `entry`, RFLAGS with only its
+    /// reserved bit 1, a stack at 0x8000.
+    private func enter(at entry: UInt64) throws(KVMError) {
+        var r = kvm_regs()
+        r.rip = entry
+        r.rflags = 2
+        r.rsp = 0x8000
+        try vcpu.setRegisters(r)
+    }
+
     /// Real mode, CS = DS = 0, starting at `entry` (below 64 KiB).
     public func startRealMode(entry: UInt16) throws(KVMError) {
         vcpu.flushPendingExit()
@@ -11,11 +21,7 @@ extension GuestRunner {
             s[keyPath: segment].selector = 0
         }
         try vcpu.setSpecialRegisters(s)
-        var r = kvm_regs()
-        r.rip = UInt64(entry)
-        r.rflags = 2
-        r.rsp = 0x8000
-        try vcpu.setRegisters(r)
+        try enter(at: UInt64(entry))
     }
 
     /// 32-bit flat protected mode without paging: every segment has base 0
@@ -46,11 +52,7 @@ extension GuestRunner {
         Self.loadFlatSegments(&s, longMode: false)
         s.cr0 |= 1  // PE
         try vcpu.setSpecialRegisters(s)
-        var r = kvm_regs()
-        r.rip = UInt64(entry)
-        r.rflags = 2
-        r.rsp = 0x8000
-        try vcpu.setRegisters(r)
+        try enter(at: UInt64(entry))
     }
 
     /// Where `startLongMode` puts its GDT and page tables (inside guest RAM).
@@ -83,11 +85,7 @@ extension GuestRunner {
         s.efer |= (1 << 8) | (1 << 10)       // LME, LMA
         s.cr0 |= (1 << 0) | (1 << 31)        // PE, PG
         try vcpu.setSpecialRegisters(s)
-        var r = kvm_regs()
-        r.rip = entry
-        r.rflags = 2
-        r.rsp = 0x8000
-        try vcpu.setRegisters(r)
+        try enter(at: entry)
     }
 
     /// Copies `bytes` into guest memory at `gpa` (which must be mapped and

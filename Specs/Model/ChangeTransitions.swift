@@ -6,6 +6,20 @@ extension SpecState {
         words[s] = words[s]?.filter { $0.key < lo || $0.key >= hi }
     }
 
+    /// The areas of space `s` with every area cut at `lo` and `hi`; the
+    /// parts inside `[lo, hi)` are replaced by what `middle` makes of them
+    /// (nil drops them). Areas keep their order.
+    func reshaped(_ s: Int, _ lo: UInt64, _ hi: UInt64, middle: (SpecArea) -> SpecArea?) -> [SpecArea] {
+        var areas: [SpecArea] = []
+        for a in spaces[s].areas {
+            guard a.start < hi && lo < a.end else { areas.append(a); continue }
+            if a.start < lo { areas.append(a.slice(a.start, lo)) }
+            if let m = middle(a.slice(lo, hi)) { areas.append(m) }
+            if a.end > hi { areas.append(a.slice(hi, a.end)) }
+        }
+        return areas
+    }
+
     /// unmap(gpa, size): may cover several areas and holes. Preconditions:
     /// 1. the range is valid and managed. Areas are cut at the edges, the
     /// frames of the range's present pages are freed, every page of the
@@ -14,13 +28,7 @@ extension SpecState {
         if let e = Preconditions.range(environment, s, gpa, size) { return .failure(e) }
         var next = self
         let lo = gpa, hi = gpa + size
-        var areas: [SpecArea] = []
-        for a in spaces[s].areas {
-            guard a.start < hi && lo < a.end else { areas.append(a); continue }
-            if a.start < lo { areas.append(a.slice(a.start, lo)) }
-            if a.end > hi { areas.append(a.slice(hi, a.end)) }
-        }
-        next.spaces[s].areas = areas
+        next.spaces[s].areas = reshaped(s, lo, hi) { _ in nil }
         for (page, token) in spaces[s].frames where page >= lo && page < hi {
             next.spaces[s].frames[page] = nil
             next.release(token)
@@ -47,17 +55,11 @@ extension SpecState {
     public func protect(_ s: Int, gpa: UInt64, size: UInt64, flags: MappingFlags) -> SpecResult {
         if let e = Preconditions.flags(flags) ?? Preconditions.range(environment, s, gpa, size) { return .failure(e) }
         var next = self
-        let lo = gpa, hi = gpa + size
-        var areas: [SpecArea] = []
-        for a in spaces[s].areas {
-            guard a.start < hi && lo < a.end else { areas.append(a); continue }
-            if a.start < lo { areas.append(a.slice(a.start, lo)) }
-            var middle = a.slice(lo, hi)
-            middle.flags = flags
-            areas.append(middle)
-            if a.end > hi { areas.append(a.slice(hi, a.end)) }
+        next.spaces[s].areas = reshaped(s, gpa, gpa + size) { middle in
+            var m = middle
+            m.flags = flags
+            return m
         }
-        next.spaces[s].areas = areas
         return .success(next)
     }
 

@@ -62,6 +62,13 @@ public final class NestedPageTable<Format: PageTableFormat> {
         _ = PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator)  // dropped at once: frame returned
     }
 
+    /// The leaf entry `e` at `level`, mapping `gpa`, as a `Leaf`.
+    @inline(__always)
+    static func leaf(_ e: UInt64, level: Int, gpa: UInt64) -> Leaf {
+        Leaf(gpa: GuestPhysAddr(gpa), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
+             pageSize: PageSize(level: level)!, flags: Format.leafFlags(e))
+    }
+
     /// Frees a table and every table below it, reporting each leaf it held.
     /// Returns the bytes those leaves mapped.
     @discardableResult
@@ -74,8 +81,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
             guard Format.isPresent(e) else { continue }
             let g = base + UInt64(i) * span
             if Format.isLeaf(e, level: level) {
-                report(Leaf(gpa: GuestPhysAddr(g), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
-                            pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
+                report(Self.leaf(e, level: level, gpa: g))
                 bytes += span
             } else {
                 bytes += freeSubtree(Format.tableAddress(e), level: level - 1, base: g, report: report)
@@ -374,8 +380,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 precondition(bugs.on(.partialUnmapDropsHugePage) || (entryStart >= start && entryStart + span <= end),
                              "removeRange would cut a leaf")
                 t[slot] = 0
-                report(Leaf(gpa: GuestPhysAddr(entryStart), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
-                            pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
+                report(Self.leaf(e, level: level, gpa: entryStart))
                 removed += span
                 continue
             }
@@ -501,8 +506,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 guard Format.isPresent(e) else { continue }
                 let g = tableBase + UInt64(slot) * span
                 if Format.isLeaf(e, level: level) {
-                    body(Leaf(gpa: GuestPhysAddr(g), hpa: HostPhysAddr(Format.leafAddress(e, level: level)),
-                              pageSize: PageSize(level: level)!, flags: Format.leafFlags(e)))
+                    body(Self.leaf(e, level: level, gpa: g))
                 } else {
                     visit(Format.tableAddress(e), level - 1, g)
                 }
