@@ -21,8 +21,11 @@ let package = Package(
     ],
     targets: [
         // The reference core: pure Swift, no syscalls.
+        // Relaxed atomic loads and stores of page-table words (header only).
+        .target(name: "CWordAtomics"),
         .target(
             name: "HVCore",
+            dependencies: ["CWordAtomics"],
             // Lets release builds of clients specialize the generic core for
             // the formats they use (the address space is generic over its
             // page-table format).

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import HVCore
 import Testing
 import TestSupport
@@ -322,6 +323,87 @@ struct AddrSpaceTests {
             #expect(handled.value == pages)
             #expect(space.lazyFillCount == pages)
             #expect(space.ownedFrameCount == pages)
+        }
+    }
+}
+
+@Suite("Address space: lock-free translate")
+struct LockFreeTranslateTests {
+    #if DEBUG
+    /// The same race made deterministic: half way through a lock-free walk
+    /// (after the entry at `level` is read) the page is unmapped and a page
+    /// at the same table slots of another 1 GiB region is mapped, reusing the
+    /// freed table frames. The walk must notice and answer from the table as
+    /// it is now (unmapped), never with the other page's host address.
+    @Test(arguments: [3, 2, 1, 0])
+    func aWalkThatRacedAWriterIsRetried(level: Int) throws {
+        let f = SpaceFixture()
+        try f.run { space in
+            let page = GuestPhysAddr(gib + 0x1234_5000), twin = GuestPhysAddr(3 * gib + 0x1234_5000)
+            try space.mapLinear(page, to: HostPhysAddr(0x40_0000_0000), size: kib4, flags: .readWrite)
+            let armed = Mutex(true)
+            space.setPauseInLockFreeWalk { [unowned space] at in
+                guard at == level, armed.withLock({ let a = $0; $0 = false; return a }) else { return }
+                try! space.unmap(page, size: kib4)
+                try! space.mapLinear(twin, to: HostPhysAddr(0x80_0000_0000), size: kib4, flags: .readWrite)
+            }
+            let answer = space.translate(page)
+            space.setPauseInLockFreeWalk(nil)
+            #expect(armed.withLock { !$0 }, "the writer ran inside the walk")
+            #expect(answer == nil, "the page was unmapped before the walk ended; got \(String(describing: answer))")
+            #expect(space.translate(twin)?.hostAddress.raw == 0x80_0000_0000)
+            try space.unmap(twin, size: kib4)
+        }
+    }
+    #endif
+
+    /// A reader translates one page while a writer maps and unmaps it and a
+    /// page of another 1 GiB region at the same table slots, over and over:
+    /// the tables freed by one unmap are the frames the next map takes, so a
+    /// walk that kept following a stale table would read the other page's
+    /// entry and answer with its host address. Every answer must be one the
+    /// table really held: unmapped, or this page's own host address with one
+    /// of the flags it had.
+    @Test func answersAreAlwaysOnesTheTableHeld() throws {
+        let f = SpaceFixture()
+        try f.run { space in
+            let page = GuestPhysAddr(gib + 0x1234_5000), twin = GuestPhysAddr(3 * gib + 0x1234_5000)
+            let hostA: UInt64 = 0x40_0000_0000, hostB: UInt64 = 0x80_0000_0000
+            let rounds = 20_000
+            let done = Counter(), failures = Counter()
+            let seen = Mutex<(answers: Int, wrong: [Translation])>((0, []))
+            DispatchQueue.concurrentPerform(iterations: 2) { thread in
+                if thread == 0 {
+                    for round in 0..<rounds {
+                        do {
+                            try space.mapLinear(page, to: HostPhysAddr(hostA), size: kib4, flags: .readWrite)
+                            if round % 4 == 0 { try space.protect(page, size: kib4, flags: .read) }
+                            try space.unmap(page, size: kib4)
+                            try space.mapLinear(twin, to: HostPhysAddr(hostB), size: kib4, flags: .readWrite)
+                            try space.unmap(twin, size: kib4)
+                        } catch { failures.add() }
+                    }
+                    done.add()
+                    return
+                }
+                var answers = 0
+                var wrong: [Translation] = []
+                while done.value == 0 {
+                    for _ in 0..<4096 {
+                        guard let t = space.translate(GuestPhysAddr(page.raw + 8)) else { continue }
+                        answers += 1
+                        if t.hostAddress.raw != hostA + 8 || t.pageSize != .size4K || (t.flags != .readWrite && t.flags != .read) {
+                            wrong.append(t)
+                        }
+                    }
+                }
+                seen.withLock { [answers, wrong] in $0.answers += answers; $0.wrong += wrong }
+            }
+            let (answers, wrong) = seen.withLock { ($0.answers, $0.wrong) }
+            #expect(failures.value == 0)
+            #expect(wrong.isEmpty, "lock-free answers the table never held: \(wrong.prefix(3))")
+            #expect(answers > 0, "the reader saw the page mapped at least once")
+            #expect(space.translate(page) == nil && space.areas.isEmpty)
         }
     }
 }

@@ -13,6 +13,13 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public let zeroing: FrameZeroing
     let bugs: SeededBugSwitch
     @usableFromInline let state: Mutex<State>
+    /// Sequence counter for lock-free translate: odd while a writer holding
+    /// the lock changes table entries, bumped again (to even) when it is done.
+    @usableFromInline let tableVersion = SequenceCounter()
+    /// The table's root and window, fixed for the space's lifetime, so the
+    /// lock-free walk needs nothing from inside the lock.
+    @usableFromInline let tableRootRaw: UInt64
+    @usableFromInline let tableWindow: DirectMap
 
     @usableFromInline
     struct State: ~Copyable {
@@ -53,6 +60,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         self.bugs = bugs
         let table: NestedPageTable<Format>
         do { table = try NestedPageTable<Format>(allocator: allocator, bugs: bugs) } catch { throw .pageTable(error) }
+        tableRootRaw = table.root.raw
+        tableWindow = table.directMap
         state = Mutex(State(table: table))
     }
 
@@ -96,7 +105,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
         if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
-        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+        try mutate { (s: inout State) throws(AddrSpaceError) in
             try checkFree(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
@@ -116,7 +125,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         if Kernels.rangesOverlap(lo, size, window.physicalBase, window.size) {
             throw .reservedOverlapsAllocator(try! GuestPhysRange(start: gpa, size: size))
         }
-        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+        try mutate { (s: inout State) throws(AddrSpaceError) in
             try checkFree(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
@@ -131,7 +140,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         let count = Int(size / frameSize)
-        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+        try mutate { (s: inout State) throws(AddrSpaceError) in
             try checkFree(s, lo, hi)
             do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
                 throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
@@ -152,7 +161,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
-        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+        try mutate { (s: inout State) throws(AddrSpaceError) in
             try checkFree(s, lo, hi)
             if populate == .eager { try populateEager(s.table, lo, hi, flags) }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate)))
@@ -231,7 +240,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @_specialize(exported: true, where Format == EPTFormat)
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
         let (lo, hi) = try checkedRange(gpa, size)
-        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+        try mutate { (s: inout State) throws(AddrSpaceError) in
             let affected = s.areas.areas(overlapping: lo, hi)
             let owning = bugs.on(.unmapFreesLinearHostPages) ? affected : affected.filter(\.backend.ownsFrames)
             // Frames go back as the table reports each removed leaf (it
@@ -266,7 +275,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
-        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+        try mutate { (s: inout State) throws(AddrSpaceError) in
             do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
             for area in s.areas.areas(overlapping: lo, hi) {
                 s.areas.remove(startingAt: area.start)
@@ -282,7 +291,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Unmaps everything and frees every frame and table but the root.
     @_specialize(exported: true, where Format == EPTFormat)
     public func clear() {
-        state.withLock { s in
+        mutate { s in
             for area in s.areas.all where area.backend.ownsFrames {
                 s.table.forEachLeaf(overlapping: GuestPhysAddr(area.start), GuestPhysAddr(area.end)) { leaf in
                     allocator.free(leaf.hpa, count: Int(leaf.pageSize.bytes / frameSize))
@@ -303,7 +312,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @_specialize(exported: true, where Format == EPTFormat)
     public func handlePageFault(_ gpa: GuestPhysAddr, access: MappingFlags) -> PageFaultOutcome {
         guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
-        return state.withLock { s -> PageFaultOutcome in
+        return mutate { s -> PageFaultOutcome in
             var found = s.areas.area(containing: gpa.raw)
             if found == nil, bugs.on(.offByOneAtAreaEnd), gpa.raw >= frameSize,
                let before = s.areas.area(containing: gpa.raw - frameSize), before.end == gpa.alignedDown(to: .size4K).raw {
@@ -340,9 +349,50 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     // MARK: Queries
 
     /// What `gpa` maps to now, or nil (unmapped, or lazy and not yet present).
+    ///
+    /// Lock-free in the common case: the walk reads entries with relaxed
+    /// atomic loads between two reads of `tableVersion`; if no writer was
+    /// active and the version did not move, the answer is one the table held
+    /// at a single instant, exactly what the locked walk would have returned.
+    /// Otherwise it walks again under the lock. Table frames a racing writer
+    /// frees stay readable: they remain in the allocator's window, which lives
+    /// as long as the allocator this space holds.
     @inlinable
     public func translate(_ gpa: GuestPhysAddr) -> Translation? {
-        state.withLock { $0.table.query(gpa) }
+        #if DEBUG
+        if let pause = tableVersion.pauseInWalk.withLock({ $0 }) { return translate(gpa, observe: PausingWalk(pause: pause)) }
+        #endif
+        return translate(gpa, observe: SilentWalk())
+    }
+
+    @inlinable
+    func translate<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
+        let before = tableVersion.value.load(ordering: .acquiring)
+        if before & 1 == 0 {
+            let found = NestedPageTable<Format>.walk(root: tableRootRaw, directMap: tableWindow, gpa.raw, observe: observe)
+            atomicMemoryFence(ordering: .acquiring)
+            if tableVersion.value.load(ordering: .relaxed) == before {
+                switch found {
+                case let .mapped(t): return t
+                case .unmapped: return nil
+                case .torn: break
+                }
+            }
+        }
+        return state.withLock { $0.table.query(gpa) }
+    }
+
+    /// Runs `body` under the lock as a table writer: readers of the
+    /// lock-free translate see the version odd for its whole duration.
+    @inline(__always)
+    func mutate<R: Sendable, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
+        try state.withLock { (s: inout State) throws(E) -> R in
+            let v = tableVersion.value.load(ordering: .relaxed)
+            tableVersion.value.store(v &+ 1, ordering: .relaxed)
+            atomicMemoryFence(ordering: .releasing)
+            defer { tableVersion.value.store(v &+ 2, ordering: .releasing) }
+            return try body(&s)
+        }
     }
 
     @usableFromInline
@@ -393,3 +443,36 @@ extension AddrSpace {
         if zeroing == .always { allocator.zero(start, count: count) }
     }
 }
+
+/// The address space's table sequence counter, boxed: an `Atomic` stored
+/// directly in the generic class crashes the 6.3 optimizer in its throwing
+/// initializer.
+@usableFromInline
+final class SequenceCounter: Sendable {
+    @usableFromInline let value = Atomic<UInt64>(0)
+    #if DEBUG
+    /// Debug builds only: runs inside every lock-free walk after each entry
+    /// read, so a test can change the table in the middle of a walk.
+    @usableFromInline let pauseInWalk = Mutex<(@Sendable (Int) -> Void)?>(nil)
+    #endif
+    @usableFromInline init() {}
+}
+
+#if DEBUG
+@usableFromInline
+struct PausingWalk: WalkObserver {
+    @usableFromInline let pause: @Sendable (Int) -> Void
+    @inlinable init(pause: @escaping @Sendable (Int) -> Void) { self.pause = pause }
+    @inlinable func entryRead(level: Int) { pause(level) }
+}
+
+extension AddrSpace {
+    /// Debug builds only: `body` runs in the middle of every lock-free
+    /// translate, after the entry at each level is read (nil removes it).
+    /// It may call this space's writers, which a real concurrent writer
+    /// could do at that moment.
+    public func setPauseInLockFreeWalk(_ body: (@Sendable (_ level: Int) -> Void)?) {
+        tableVersion.pauseInWalk.withLock { $0 = body }
+    }
+}
+#endif

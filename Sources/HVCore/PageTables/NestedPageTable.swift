@@ -43,11 +43,11 @@ public final class NestedPageTable<Format: PageTableFormat> {
     // MARK: Entry access
 
     @inlinable
-    func table(_ hpa: UInt64) -> UnsafeMutablePointer<UInt64> {
+    func table(_ hpa: UInt64) -> EntryTable {
         guard let p = directMap.pointer(hpa) else {
             preconditionFailure("table frame \(hex(hpa)) is outside the allocator's window")
         }
-        return p.assumingMemoryBound(to: UInt64.self)
+        return EntryTable(p.assumingMemoryBound(to: UInt64.self))
     }
 
     private func newTable() throws(PageTableError) -> UInt64 {
@@ -167,7 +167,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
         var done: UInt64 = 0
         // The last table written into, reused while the next leaf falls in it.
-        var cached: (table: UnsafeMutablePointer<UInt64>, level: Int, start: UInt64, end: UInt64)?
+        var cached: (table: EntryTable, level: Int, start: UInt64, end: UInt64)?
         do throws(PageTableError) {
             while done < size {
                 let g = gpa.raw + done, h = hpa.raw + done, remaining = size - done
@@ -178,7 +178,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                        Kernels.hugePageEligible(gpa: g, hpa: h, remaining: remaining, mask: mask) { break }
                     level -= 1
                 }
-                let t: UnsafeMutablePointer<UInt64>
+                let t: EntryTable
                 if let c = cached, c.level == level, g >= c.start, g < c.end {
                     t = c.table
                 } else {
@@ -213,7 +213,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 : .unaligned(what: "host address", address: f, alignment: frameSize)
         }
         var done = 0
-        var leafTable: UnsafeMutablePointer<UInt64>?
+        var leafTable: EntryTable?
         do throws(PageTableError) {
             while done < frames.count {
                 let g = gpa.raw + UInt64(done) * frameSize
@@ -239,7 +239,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
     /// The table at `level` on the path of `gpa`, creating missing tables.
     /// Throws `alreadyMapped` when a leaf above `level` covers `gpa`.
-    private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> UnsafeMutablePointer<UInt64> {
+    private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> EntryTable {
         var hpa = root.raw
         var l = rootLevel
         while l > level {
@@ -290,7 +290,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// `removed` sees each removed leaf once the operation can no longer
     /// fail. Returns the number of bytes that were mapped and now are not.
     @discardableResult
-    @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(where Format == EPTFormat)
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64, removed: (Leaf) -> Void = { _ in }) throws(PageTableError) -> UInt64 {
         try checkRange(gpa, size)
         let start = gpa.raw, end = gpa.raw + size
@@ -424,14 +424,14 @@ public final class NestedPageTable<Format: PageTableFormat> {
         try splitEdges(start, end)
         var narrowed = false
         var touched: UInt64 = 0
-        forEachLeafEntry(start, end) { entry, level in
-            let old = Format.leafFlags(entry.pointee)
+        forEachLeafEntry(start, end) { t, slot, level in
+            let old = Format.leafFlags(t[slot])
             let cacheBits: MappingFlags = [.device, .uncached]
             if !flags.isSuperset(of: old.intersection(.rwx))
                 || old.intersection(cacheBits).isEmpty != flags.intersection(cacheBits).isEmpty {
                 narrowed = true
             }
-            entry.pointee = Format.encodeLeaf(hpa: Format.leafAddress(entry.pointee, level: level), flags: flags, level: level)
+            t[slot] = Format.encodeLeaf(hpa: Format.leafAddress(t[slot], level: level), flags: flags, level: level)
             touched += Format.span(level: level)
         }
         if narrowed {
@@ -440,9 +440,9 @@ public final class NestedPageTable<Format: PageTableFormat> {
         return touched
     }
 
-    /// Calls `body` with a pointer to each present leaf entry in `[start, end)`.
+    /// Calls `body` with the table, slot and level of each present leaf entry in `[start, end)`.
     private func forEachLeafEntry(
-        _ start: UInt64, _ end: UInt64, _ body: (UnsafeMutablePointer<UInt64>, Int) -> Void
+        _ start: UInt64, _ end: UInt64, _ body: (EntryTable, Int, Int) -> Void
     ) {
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             let t = table(hpa)
@@ -453,7 +453,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 guard Format.isPresent(e) else { continue }
                 let entryStart = tableBase + UInt64(slot) * span
                 if Format.isLeaf(e, level: level) {
-                    body(t + slot, level)
+                    body(t, slot, level)
                 } else {
                     visit(Format.tableAddress(e), level - 1, entryStart)
                 }
@@ -467,23 +467,10 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// What `gpa` maps to, or nil when it is unmapped or out of range.
     @inlinable
     public func query(_ gpa: GuestPhysAddr) -> Translation? {
-        let g = gpa.raw
-        guard g >> UInt64(Format.guestAddressBits) == 0 else { return nil }
-        var hpa = root.raw
-        var level = Format.levels - 1
-        while true {
-            let e = table(hpa)[Format.index(g, level: level)]
-            guard Format.isPresent(e) else { return nil }
-            if Format.isLeaf(e, level: level) {
-                let mask = Format.span(level: level) - 1
-                return Translation(
-                    hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
-                    flags: Format.leafFlags(e),
-                    pageSize: PageSize(level: level)!,
-                    leafStart: GuestPhysAddr(g & ~mask))
-            }
-            hpa = Format.tableAddress(e)
-            level -= 1
+        switch Self.walk(root: root.raw, directMap: directMap, gpa.raw, observe: SilentWalk()) {
+        case let .mapped(t): return t
+        case .unmapped: return nil
+        case .torn: preconditionFailure("table entry for \(gpa) points outside the allocator's window")
         }
     }
 

@@ -1,0 +1,73 @@
+import CWordAtomics
+
+/// One table frame seen as its 512 (or however many) 64-bit entries.
+///
+/// Every read and write is a relaxed atomic access: the address space's
+/// optimistic translate walks tables without its lock while a writer holding
+/// the lock may be changing them, and a sequence counter then tells the
+/// reader whether what it saw can be trusted (see `AddrSpace.translate`).
+/// On x86-64 and AArch64 each access is one plain load or store.
+@usableFromInline
+struct EntryTable {
+    @usableFromInline let base: UnsafeMutablePointer<UInt64>
+
+    @inlinable init(_ base: UnsafeMutablePointer<UInt64>) { self.base = base }
+
+    @inlinable
+    subscript(slot: Int) -> UInt64 {
+        get { hv_word_load_relaxed(base + slot) }
+        nonmutating set { hv_word_store_relaxed(base + slot, newValue) }
+    }
+}
+
+/// What one walk of a table found.
+@usableFromInline
+enum WalkResult {
+    case mapped(Translation)
+    case unmapped
+    /// An entry pointed outside the allocator's window: only possible when
+    /// the walk raced with a writer and read an entry being rewritten.
+    case torn
+}
+
+extension NestedPageTable {
+    /// The walk behind `query` and the address space's lock-free translate:
+    /// reads only through `directMap`, never traps on what it reads.
+    /// `observe` runs after each entry is read (debug builds use it to stop a
+    /// walk half way through; release builds pass `SilentWalk`).
+    @inlinable
+    static func walk<O: WalkObserver>(root: UInt64, directMap: DirectMap, _ g: UInt64, observe: O) -> WalkResult {
+        guard g >> UInt64(Format.guestAddressBits) == 0 else { return .unmapped }
+        var hpa = root
+        var level = Format.levels - 1
+        while true {
+            guard let p = directMap.pointer(hpa) else { return .torn }
+            let e = EntryTable(p.assumingMemoryBound(to: UInt64.self))[Format.index(g, level: level)]
+            observe.entryRead(level: level)
+            guard Format.isPresent(e) else { return .unmapped }
+            if Format.isLeaf(e, level: level) {
+                guard let size = PageSize(level: level) else { return .torn }
+                let mask = size.bytes - 1
+                return .mapped(Translation(
+                    hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
+                    flags: Format.leafFlags(e), pageSize: size, leafStart: GuestPhysAddr(g & ~mask)))
+            }
+            guard level > 0 else { return .torn }
+            hpa = Format.tableAddress(e)
+            level -= 1
+        }
+    }
+}
+
+/// Sees each step of a walk.
+@usableFromInline
+protocol WalkObserver {
+    func entryRead(level: Int)
+}
+
+/// The observer of every shipped walk: does nothing, costs nothing.
+@usableFromInline
+struct SilentWalk: WalkObserver {
+    @inlinable init() {}
+    @inlinable @inline(__always) func entryRead(level: Int) {}
+}
