@@ -242,7 +242,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         try mutate { (s: inout State) throws(AddrSpaceError) in
             let affected = s.areas.areas(overlapping: lo, hi)
-            let owning = bugs.on(.unmapFreesLinearHostPages) ? affected : affected.filter(\.backend.ownsFrames)
+            let freeAll = bugs.on(.unmapFreesLinearHostPages) || affected.allSatisfy(\.backend.ownsFrames)
+            let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
             // Frames go back as the table reports each removed leaf (it
             // reports only once nothing can fail), merged into runs.
             var run: (hpa: UInt64, count: Int) = (0, 0)

@@ -2,20 +2,27 @@ import CWordAtomics
 
 /// One table frame seen as its 512 (or however many) 64-bit entries.
 ///
-/// Every read and write is a relaxed atomic access: the address space's
-/// optimistic translate walks tables without its lock while a writer holding
-/// the lock may be changing them, and a sequence counter then tells the
-/// reader whether what it saw can be trusted (see `AddrSpace.translate`).
-/// On x86-64 and AArch64 each access is one plain load or store.
+/// The address space's optimistic translate walks tables without its lock
+/// while a writer holding the lock may be changing them, and a sequence
+/// counter then tells the reader whether what it saw can be trusted (see
+/// `AddrSpace.translate`). So every store, and every load made outside the
+/// lock (`sharedLoad`), is a relaxed atomic access, never a data race; loads
+/// under the lock race with no store and stay plain, so scans of a whole
+/// table can be vectorised. On x86-64 and AArch64 each atomic access is one
+/// plain load or store.
 @usableFromInline
 struct EntryTable {
     @usableFromInline let base: UnsafeMutablePointer<UInt64>
 
     @inlinable init(_ base: UnsafeMutablePointer<UInt64>) { self.base = base }
 
+    /// A load that may run while a writer changes the entry.
+    @inlinable
+    func sharedLoad(_ slot: Int) -> UInt64 { hv_word_load_relaxed(base + slot) }
+
     @inlinable
     subscript(slot: Int) -> UInt64 {
-        get { hv_word_load_relaxed(base + slot) }
+        get { base[slot] }
         nonmutating set { hv_word_store_relaxed(base + slot, newValue) }
     }
 }
@@ -42,7 +49,7 @@ extension NestedPageTable {
         var level = Format.levels - 1
         while true {
             guard let p = directMap.pointer(hpa) else { return .torn }
-            let e = EntryTable(p.assumingMemoryBound(to: UInt64.self))[Format.index(g, level: level)]
+            let e = EntryTable(p.assumingMemoryBound(to: UInt64.self)).sharedLoad(Format.index(g, level: level))
             observe.entryRead(level: level)
             guard Format.isPresent(e) else { return .unmapped }
             if Format.isLeaf(e, level: level) {
