@@ -49,23 +49,32 @@ enum RangeTheorems {
                              assumptions: [a.fits(c), b.fits(c), overlap], claim: a.contains(witness).and(b.contains(witness)))
             },
             Theorem("range_contains_sound", "if rangeContains says inner lies in outer, every address of inner lies in outer",
-                    wrong: "compares the inner size with the outer size, forgetting the offset", slow: true) { c, variant in
+                    wrong: "compares the inner size with the outer size, forgetting the offset") { c, variant in
                 let o = Range65(start: c.bv("outer_start"), size: c.bv("outer_size")), i = Range65(start: c.bv("inner_start"), size: c.bv("inner_size"))
                 let x = c.bv("address")
                 let contains = variant == .shipped
                     ? Kernels.rangeContains(outerStart: o.start, outerSize: o.size, innerStart: i.start, innerSize: i.size)
                     : o.start.unsignedLessOrEqual(to: i.start).and(i.size.unsignedLessOrEqual(to: o.size))
+                // x - outer = (inner - outer) + (x - inner): both offsets in range.
                 return Query(inputs: [("outer_start", o.start), ("outer_size", o.size), ("inner_start", i.start), ("inner_size", i.size), ("address", x)],
-                             assumptions: [o.fits(c), i.fits(c), contains, i.contains(x)], claim: o.contains(x))
+                             assumptions: [o.fits(c), i.fits(c), contains, i.contains(x)], claim: o.contains(x),
+                             lemmas: [LemmaUse(offsetSumStaysBelow, [i.start &- o.start, x &- i.start, o.size, i.size])])
             },
             Theorem("range_contains_complete", "if a non-empty inner range is not contained, its first or its last address lies outside outer",
-                    wrong: "claims the first address alone always shows it", slow: true) { c, variant in
+                    wrong: "claims the first address alone always shows it") { c, variant in
                 let o = Range65(start: c.bv("outer_start"), size: c.bv("outer_size")), i = Range65(start: c.bv("inner_start"), size: c.bv("inner_size"))
                 let contains = Kernels.rangeContains(outerStart: o.start, outerSize: o.size, innerStart: i.start, innerSize: i.size)
                 let last = i.start &+ i.size &- c.c(1)
                 let shown = variant == .shipped ? o.contains(i.start).negated.or(o.contains(last).negated) : o.contains(i.start).negated
+                // Inner starts below outer, or past its end (its first address
+                // shows it), or runs past its end (its last address does).
+                let startsInside = o.start.unsignedLessOrEqual(to: i.start)
+                let offset = i.start &- o.start
                 return Query(inputs: [("outer_start", o.start), ("outer_size", o.size), ("inner_start", i.start), ("inner_size", i.size)],
-                             assumptions: [o.fits(c), i.fits(c), i.size.isNonZero, contains.negated], claim: shown)
+                             assumptions: [o.fits(c), i.fits(c), i.size.isNonZero, contains.negated], claim: shown,
+                             cases: [startsInside.negated, startsInside.and(offset.unsignedLessOrEqual(to: o.size).negated),
+                                     startsInside.and(offset.unsignedLessOrEqual(to: o.size))],
+                             lemmas: [LemmaUse(earlierStartStillFits, [offset, i.size, i.start]), LemmaUse(lastOffsetReachesEnd, [offset, i.size, o.size])])
             },
             Theorem("range_fits_forms", "the 64-bit form of 'the range ends at or before 2^64' equals the 65-bit one",
                     wrong: "size < 2^64 - start (excludes ranges ending exactly at 2^64)") { c, variant in
@@ -83,6 +92,36 @@ enum RangeTheorems {
                              assumptions: [r.fitsWide(c)], claim: kernel.iff(r.containsWide(x)).and(r.contains(x).iff(r.containsWide(x))))
             },
         ]
+    }
+
+    /// d <= o, s <= o - d and e < s give d + e < o (no wrap anywhere).
+    static let offsetSumStaysBelow = Lemma(
+        "offset_sum_stays_below", "d <= o, s <= o - d, e < s imply d + e < o", variables: ["d", "e", "o", "s"]
+    ) { _, v in
+        let (d, e, o, s) = (v[0], v[1], v[2], v[3])
+        return ([d.unsignedLessOrEqual(to: o), s.unsignedLessOrEqual(to: o &- d), e.unsignedLess(than: s)], (d &+ e).unsignedLess(than: o))
+    }
+
+    /// A range [i, i + s) that ends by 2^64 still does when it starts
+    /// earlier, at d <= i.
+    static let earlierStartStillFits = Lemma(
+        "earlier_start_still_fits", "d <= i and [i, i + s) ends by 2^64 imply [d, d + s) ends by 2^64", variables: ["d", "s", "i"]
+    ) { c, v in
+        let (d, s, i) = (v[0], v[1], v[2])
+        return ([d.unsignedLessOrEqual(to: i), i.isZero.or(s.unsignedLessOrEqual(to: c.c(0) &- i))],
+                d.isZero.or(s.unsignedLessOrEqual(to: c.c(0) &- d)))
+    }
+
+    /// An inner range starting d into outer (d <= o), longer than the rest
+    /// of outer (s > o - d) and ending by 2^64, has its last offset
+    /// d + s - 1 at or past o.
+    static let lastOffsetReachesEnd = Lemma(
+        "last_offset_reaches_end", "d <= o, s > o - d, s != 0, [d, d + s) ends by 2^64 imply d + s - 1 >= o",
+        variables: ["d", "s", "o"]
+    ) { c, v in
+        let (d, s, o) = (v[0], v[1], v[2])
+        return ([d.unsignedLessOrEqual(to: o), (o &- d).unsignedLess(than: s), s.isNonZero, d.isZero.or(s.unsignedLessOrEqual(to: c.c(0) &- d))],
+                o.unsignedLessOrEqual(to: d &+ s &- c.c(1)))
     }
 
     /// The classic slip: `gap <= size` makes adjacent ranges overlap.

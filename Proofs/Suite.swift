@@ -7,10 +7,8 @@ public enum ProofSuite {
         AlignmentTheorems.all + PageIndexTheorems.all + EPTEntryTheorems.all + RangeTheorems.all + LedgerTheorems.all + BitmapTheorems.all
     }
 
-    /// The theorems whose name contains `filter`; slow ones only when asked.
-    public static func theorems(matching filter: String?, includeSlow: Bool = false) -> [Theorem] {
-        theorems.filter { t in
-            (includeSlow || !t.slow) && (filter.map { f in f.isEmpty || t.name.contains(f) } ?? true)
-        }
+    /// The theorems whose name contains `filter`.
+    public static func theorems(matching filter: String?) -> [Theorem] {
+        theorems.filter { t in filter.map { f in f.isEmpty || t.name.contains(f) } ?? true }
     }
 }

@@ -16,12 +16,28 @@ public struct Query {
     /// Optional case split: the claim is checked once under each case (the
     /// cases must cover every input; each is a smaller query for Z3).
     public var cases: [SymBool]
+    /// Lemmas proved on their own first, then assumed as instances over
+    /// this query's terms (see `Lemma`).
+    public var lemmas: [LemmaUse]
 
-    public init(inputs: [(name: String, value: SymBV)], assumptions: [SymBool] = [], claim: SymBool, cases: [SymBool] = []) {
+    public init(inputs: [(name: String, value: SymBV)], assumptions: [SymBool] = [], claim: SymBool, cases: [SymBool] = [],
+                lemmas: [LemmaUse] = []) {
         self.inputs = inputs
         self.assumptions = assumptions
         self.claim = claim
         self.cases = cases
+        self.lemmas = lemmas
+    }
+
+    /// The assumptions with each lemma instance added.
+    func allAssumptions(_ c: SMTContext) -> [SymBool] {
+        assumptions + lemmas.map { $0.lemma.instance(c, $0.terms) }
+    }
+
+    /// Each lemma once, in first-use order.
+    var distinctLemmas: [Lemma] {
+        var seen = Set<String>()
+        return lemmas.map(\.lemma).filter { seen.insert($0.name).inserted }
     }
 }
 
@@ -33,18 +49,14 @@ public struct Theorem: Sendable {
     public let wrongVariant: String
     /// The SMT-LIB logic the query lives in (QF_BV, or QF_ABV with arrays).
     public let logic: String
-    /// Known to need far more than the 2 s query budget (tens of seconds);
-    /// run only when asked (`hvkit prove --slow`).
-    public let slow: Bool
     let build: @Sendable (SMTContext, Variant) -> Query
 
-    public init(_ name: String, _ statement: String, wrong: String, logic: String = "QF_BV", slow: Bool = false,
+    public init(_ name: String, _ statement: String, wrong: String, logic: String = "QF_BV",
                 _ build: @escaping @Sendable (SMTContext, Variant) -> Query) {
         self.name = name
         self.statement = statement
         wrongVariant = wrong
         self.logic = logic
-        self.slow = slow
         self.build = build
     }
 }
@@ -76,9 +88,17 @@ extension Theorem {
             let query = build(context, variant)
             let cases = query.cases.isEmpty ? [context.truth(true)] : query.cases
             var text = ""
+            for lemma in query.distinctLemmas {
+                let solver = SMTSolver(context, logic: logic)
+                let (assertions, negated) = lemma.freshQuery(context)
+                for a in assertions { solver.assert(a) }
+                solver.assert(negated)
+                text += "; lemma \(lemma.name): \(lemma.statement)\n" + solver.smtLib()
+            }
+            if !query.lemmas.isEmpty { text += "; the theorem, with the lemmas' instances assumed\n" }
             for (i, caseCondition) in cases.enumerated() {
                 let solver = SMTSolver(context, logic: logic)
-                for a in query.assumptions { solver.assert(a) }
+                for a in query.allAssumptions(context) { solver.assert(a) }
                 solver.assert(caseCondition)
                 solver.assert(query.claim.negated)
                 text += (cases.count > 1 ? "; case \(i + 1) of \(cases.count)\n" : "") + solver.smtLib()
@@ -100,9 +120,22 @@ extension Theorem {
             if !query.cases.isEmpty { coverage = query.cases.dropFirst().reduce(query.cases[0]) { $0.or($1) } }
             var outcome: TheoremResult.Outcome = .proved
             var counterexample: [(name: String, value: UInt64)] = []
-            for (i, caseCondition) in cases.enumerated() {
+            // A lemma that is not proved proves nothing: stop there.
+            for lemma in query.distinctLemmas {
                 let solver = SMTSolver(context, timeoutMilliseconds: timeoutMilliseconds, logic: logic)
-                for a in query.assumptions { solver.assert(a) }
+                let (assertions, negated) = lemma.freshQuery(context)
+                for a in assertions { solver.assert(a) }
+                solver.assert(negated)
+                switch solver.check() {
+                case .proved: continue
+                case .counterexample: outcome = .unknown("lemma \(lemma.name) is false")
+                case let .unknown(reason): outcome = .unknown("lemma \(lemma.name): \(reason)")
+                }
+                break
+            }
+            for (i, caseCondition) in cases.enumerated() where outcome == .proved {
+                let solver = SMTSolver(context, timeoutMilliseconds: timeoutMilliseconds, logic: logic)
+                for a in query.allAssumptions(context) { solver.assert(a) }
                 solver.assert(caseCondition)
                 solver.assert(query.claim.negated)
                 switch solver.check() {

@@ -26,19 +26,15 @@ struct ProveCommand: ParsableCommand {
     @Flag(help: "Skip the wrong variants.")
     var skipWrong = false
 
-    @Flag(help: "Also run the slow theorems (range containment: tens of seconds each), with a 120 s time-out for them.")
-    var slow = false
-
     func run() throws {
-        let theorems = ProofSuite.theorems(matching: filter, includeSlow: slow)
+        let theorems = ProofSuite.theorems(matching: filter)
         guard !theorems.isEmpty else { throw ValidationError("no theorem matches '\(filter ?? "")'") }
         if let dir = exportSmt2 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var failures = 0
         var total = 0.0
         for (i, theorem) in theorems.enumerated() {
-            let budget = theorem.slow ? max(timeout, 120_000) : timeout
-            let shipped = theorem.check(.shipped, timeoutMilliseconds: budget)
-            let wrong = skipWrong ? nil : theorem.check(.wrong, timeoutMilliseconds: budget)
+            let shipped = theorem.check(.shipped, timeoutMilliseconds: timeout)
+            let wrong = skipWrong ? nil : theorem.check(.wrong, timeoutMilliseconds: timeout)
             total += shipped.seconds + (wrong?.seconds ?? 0)
             let ok = shipped.asExpected && (wrong?.asExpected ?? true)
             if !ok { failures += 1 }
