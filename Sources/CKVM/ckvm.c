@@ -1,5 +1,9 @@
 #include "ckvm.h"
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
 const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
@@ -17,11 +21,16 @@ const unsigned long CKVM_SET_TSS_ADDR = KVM_SET_TSS_ADDR;
 const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 const unsigned long CKVM_TRANSLATE = KVM_TRANSLATE;
+const unsigned long CKVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
+const unsigned long CKVM_SET_IDENTITY_MAP_ADDR = KVM_SET_IDENTITY_MAP_ADDR;
 
 const uint32_t CKVM_MEM_READONLY = KVM_MEM_READONLY;
 const int CKVM_CAP_USER_MEMORY = KVM_CAP_USER_MEMORY;
 const int CKVM_CAP_READONLY_MEM = KVM_CAP_READONLY_MEM;
 const int CKVM_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
+const int CKVM_CAP_IRQCHIP = KVM_CAP_IRQCHIP;
+const int CKVM_CAP_PIT2 = KVM_CAP_PIT2;
+const int CKVM_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }
 int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument) { return ioctl(fd, request, argument); }
@@ -73,3 +82,62 @@ int ckvm_get_feature_msr(int kvm_fd, uint32_t index, uint64_t *value) {
     if (r == 1) *value = request.entry.data;
     return r;
 }
+
+int ckvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid_entry2 *entries, uint32_t *count) {
+    size_t bytes = sizeof(struct kvm_cpuid2) + (size_t)*count * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *list = calloc(1, bytes);
+    if (!list) { errno = ENOMEM; return -1; }
+    list->nent = *count;
+    int r = ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, list);
+    if (r >= 0) {
+        memcpy(entries, list->entries, (size_t)list->nent * sizeof(struct kvm_cpuid_entry2));
+        *count = list->nent;
+    }
+    int saved = errno;
+    free(list);
+    errno = saved;
+    return r;
+}
+
+int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid_entry2 *entries, uint32_t count) {
+    size_t bytes = sizeof(struct kvm_cpuid2) + (size_t)count * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *list = calloc(1, bytes);
+    if (!list) { errno = ENOMEM; return -1; }
+    list->nent = count;
+    memcpy(list->entries, entries, (size_t)count * sizeof(struct kvm_cpuid_entry2));
+    int r = ioctl(vcpu_fd, KVM_SET_CPUID2, list);
+    int saved = errno;
+    free(list);
+    errno = saved;
+    return r;
+}
+
+int ckvm_create_pit2(int vm_fd) {
+    struct kvm_pit_config config;
+    memset(&config, 0, sizeof config);
+    return ioctl(vm_fd, KVM_CREATE_PIT2, &config);
+}
+
+int ckvm_irq_line(int vm_fd, uint32_t irq, uint32_t level) {
+    struct kvm_irq_level line;
+    memset(&line, 0, sizeof line);
+    line.irq = irq;
+    line.level = level;
+    return ioctl(vm_fd, KVM_IRQ_LINE, &line);
+}
+
+void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t value) { __atomic_store_n(&run->immediate_exit, value, __ATOMIC_SEQ_CST); }
+
+static void ckvm_ignore_kick(int signo) { (void)signo; }
+
+int ckvm_install_kick_handler(int signo) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = ckvm_ignore_kick;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  /* no SA_RESTART: KVM_RUN must see EINTR */
+    return sigaction(signo, &action, NULL);
+}
+
+int ckvm_kick_thread(unsigned long thread, int signo) { return pthread_kill((pthread_t)thread, signo); }
+unsigned long ckvm_current_thread(void) { return (unsigned long)pthread_self(); }

@@ -1,5 +1,9 @@
 import CKVM
+import Dispatch
 import HVCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a guest run ended.
 public enum RunOutcome: Equatable, CustomStringConvertible {
@@ -14,6 +18,12 @@ public enum RunOutcome: Equatable, CustomStringConvertible {
     case failEntry(reason: UInt64, RegisterDump)
     case unhandledExit(reason: UInt32, RegisterDump)
     case exitLimit(Int)
+    /// The wall-clock limit passed (the guest may have been running or
+    /// halted inside KVM).
+    case timeLimit(seconds: Double, RegisterDump)
+    /// The caller's stop condition said so (for example the Linux boot
+    /// check once it has seen the lines it needs, or a guest power-off).
+    case stopped(String)
 
     public var description: String {
         switch self {
@@ -25,6 +35,8 @@ public enum RunOutcome: Equatable, CustomStringConvertible {
         case let .failEntry(reason, r): "VM entry failed (reason \(hex(reason)))\n\(r)"
         case let .unhandledExit(reason, r): "unhandled exit \(reason)\n\(r)"
         case let .exitLimit(n): "stopped after \(n) exits"
+        case let .timeLimit(seconds, r): "stopped by the \(Int(seconds)) s wall-clock limit, the vCPU at\n\(r)"
+        case let .stopped(why): why
         }
     }
 }
@@ -69,6 +81,10 @@ public final class GuestRunner {
     public private(set) var serialOutput: [UInt8] = []
     public private(set) var reports: [UInt32] = []
     public private(set) var lazyFaults = 0
+    /// Lazy pages the host faulted in itself to load images (not the guest's doing).
+    public internal(set) var loadFaults = 0
+    /// Set when pages became present outside a run (`load`): slots are synced before the next entry.
+    var slotsStale = false
     /// MSR accesses that exited to the runner: (msr, isWrite, value written).
     public private(set) var msrExits: [(msr: UInt32, write: Bool, value: UInt64)] = []
     /// Answers intercepted MSR reads (nil: the guest gets #GP). Writes are
@@ -83,11 +99,25 @@ public final class GuestRunner {
     /// Nanoseconds from a lazy-fault exit to the resume, per fault.
     public private(set) var faultRoundTrips: [Double] = []
 
-    public init(space: EPTAddrSpace, system: KVMSystem) throws(KVMError) {
+    /// The UART behind COM1 (ports 0x3F8-0x3FF).
+    public private(set) var serial = Serial16550()
+    /// Sees every byte the guest sends to COM1 as it is sent.
+    public var onConsoleOutput: ((UInt8) -> Void)?
+    private var serialLineHigh = false
+
+    /// - Parameters:
+    ///   - interruptControllers: create the in-kernel PIC, IOAPIC, local
+    ///     APIC and PIT (a Linux guest needs them; with them HLT no longer
+    ///     exits to the runner).
+    ///   - cpuid: what the guest's CPUID returns; nil leaves KVM's default.
+    public init(space: EPTAddrSpace, system: KVMSystem, interruptControllers: Bool = false,
+                cpuid: CPUIDTable? = nil) throws(KVMError) {
         self.space = space
         vm = try VirtualMachine(system: system)
+        if interruptControllers { try vm.createInterruptControllers() }
         slots = try MemslotSync(space: space, vm: vm)
         vcpu = try vm.makeVCPU()
+        if let cpuid { try vcpu.setCPUID(cpuid) }
     }
 
     public var serialText: String { String(decoding: serialOutput, as: UTF8.self) }
@@ -100,8 +130,12 @@ public final class GuestRunner {
         let s = (try? vcpu.specialRegisters()) ?? kvm_sregs()
         var bytes: [UInt8] = []
         let at = s.cs.base &+ r.rip
+        let paging = s.cr0 & (1 << 31) != 0
         for i in 0..<16 {
-            guard let b = try? space.readBytes(GuestPhysAddr(at &+ UInt64(i)), count: 1) else { break }
+            // With paging on, RIP is virtual: the vCPU's MMU says where it is.
+            let linear = at &+ UInt64(i)
+            guard let gpa = paging ? (try? vcpu.translate(linear)).flatMap({ $0.valid ? $0.gpa : nil }) : linear,
+                  let b = try? space.readBytes(GuestPhysAddr(gpa), count: 1) else { break }
             bytes += b
         }
         return RegisterDump(rip: r.rip, rsp: r.rsp, rax: r.rax, rflags: r.rflags, cr0: s.cr0, cr3: s.cr3, cr4: s.cr4,
@@ -109,10 +143,33 @@ public final class GuestRunner {
     }
 
     /// Runs until the guest exits, halts, or does something it may not.
-    public func run(maxExits: Int = 1_000_000) throws(KVMError) -> RunOutcome {
+    ///
+    /// - Parameters:
+    ///   - timeLimit: wall-clock limit; a watchdog kicks the vCPU out of
+    ///     KVM_RUN when it passes, even from a halted guest.
+    ///   - stopWhen: asked after every exit; a non-nil answer ends the run
+    ///     with `.stopped(answer)`.
+    public func run(maxExits: Int = 1_000_000, timeLimit: Duration? = nil,
+                    stopWhen: ((GuestRunner) -> String?)? = nil) throws(KVMError) -> RunOutcome {
         let clock = ContinuousClock()
+        let started = clock.now
+        ckvm_set_immediate_exit(vcpu.run, 0)   // a watchdog of an earlier run may have set it
+        if slotsStale {
+            try slots.sync()
+            slotsStale = false
+        }
+        let watchdog = timeLimit.map { Watchdog(vcpu: vcpu, after: $0) }
+        defer { watchdog?.cancel() }
         for _ in 0..<maxExits {
-            try vcpu.enter()
+            do {
+                try vcpu.enter()
+            } catch let .call(_, errno) where errno == .interrupted {
+                if let timeLimit, clock.now - started >= timeLimit {
+                    return .timeLimit(seconds: Double(timeLimit.components.seconds), dump())
+                }
+                continue
+            }
+            if let stopWhen, let why = stopWhen(self) { return .stopped(why) }
             let run = vcpu.run
             switch Int32(ckvm_exit_reason(run)) {
             case KVM_EXIT_IO:
@@ -156,21 +213,39 @@ public final class GuestRunner {
         portExits.append((port, size, isOut))
         for i in 0..<count {
             let item = data + i * size
+            if port >= Self.serialPort, port < Self.serialPort + 8 {
+                let register = Serial16550.Register(rawValue: Int(port - Self.serialPort))!
+                if isOut {
+                    if let byte = serial.write(register, item.load(as: UInt8.self)) {
+                        serialOutput.append(byte)
+                        onConsoleOutput?(byte)
+                    }
+                } else {
+                    let value = serial.read(register)
+                    for b in 0..<size { item.storeBytes(of: value, toByteOffset: b, as: UInt8.self) }
+                }
+                continue
+            }
             if isOut {
                 switch port {
-                case Self.serialPort: serialOutput.append(item.load(as: UInt8.self))
                 case Self.debugExitPort: return .exited(status: item.load(as: UInt8.self))
                 case Self.reportPort: reports.append(size == 4 ? item.loadUnaligned(as: UInt32.self) : UInt32(item.load(as: UInt8.self)))
                 default: break  // other ports are ignored, as absent hardware
                 }
             } else {
-                // Reads: the 16550's line status says "transmitter empty";
-                // every other port reads as all ones, like a floating bus.
-                let value: UInt8 = port == Self.serialPort + 5 ? 0x60 : (port > Self.serialPort && port < Self.serialPort + 8 ? 0 : 0xFF)
-                for b in 0..<size { item.storeBytes(of: value, toByteOffset: b, as: UInt8.self) }
+                // Every other port reads as all ones, like a floating bus.
+                for b in 0..<size { item.storeBytes(of: 0xFF as UInt8, toByteOffset: b, as: UInt8.self) }
             }
         }
+        updateSerialInterrupt()
         return nil
+    }
+
+    /// Drives COM1's interrupt line (IRQ 4) when the in-kernel irqchip exists.
+    private func updateSerialInterrupt() {
+        guard vm.hasInterruptControllers, serial.interruptPending != serialLineHigh else { return }
+        serialLineHigh = serial.interruptPending
+        try? vm.setInterruptLine(4, high: serialLineHigh)
     }
 
     private func handleMMIO(_ run: UnsafeMutablePointer<kvm_run>) throws(KVMError) -> RunOutcome? {
@@ -199,4 +274,26 @@ public final class GuestRunner {
             return violation(v.description)
         }
     }
+}
+
+/// Kicks a vCPU out of KVM_RUN once a deadline passes: sets immediate_exit
+/// (so a KVM_RUN entered just after the kick returns at once) and signals
+/// the vCPU's thread (so one already blocked returns EINTR).
+final class Watchdog: @unchecked Sendable {
+    static let signal = SIGUSR1
+    private let item: DispatchWorkItem
+
+    init(vcpu: VCPU, after limit: Duration) {
+        _ = ckvm_install_kick_handler(Self.signal)
+        let thread = ckvm_current_thread()
+        nonisolated(unsafe) let target = vcpu.run
+        item = DispatchWorkItem {
+            ckvm_set_immediate_exit(target, 1)
+            _ = ckvm_kick_thread(thread, Self.signal)
+        }
+        let nanos = Int(limit.components.seconds) * 1_000_000_000 + Int(limit.components.attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos), execute: item)
+    }
+
+    func cancel() { item.cancel() }
 }

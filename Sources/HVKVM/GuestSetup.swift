@@ -28,11 +28,11 @@ extension GuestRunner {
     /// and a 4 GiB limit, so guest addresses are guest-physical addresses.
     /// Loads flat segments (base 0, 4 GiB limit) into every segment
     /// register: code at selector 8 (64-bit when `longMode`), data at 16.
-    static func loadFlatSegments(_ s: inout kvm_sregs, longMode: Bool) {
+    static func loadFlatSegments(_ s: inout kvm_sregs, longMode: Bool, codeSelector: UInt16 = 0x08) {
         func flat(_ seg: inout kvm_segment, code: Bool) {
             seg.base = 0
             seg.limit = 0xFFFF_FFFF
-            seg.selector = code ? 0x08 : 0x10
+            seg.selector = code ? codeSelector : codeSelector + 8
             seg.type = code ? 11 : 3
             seg.present = 1
             seg.dpl = 0
@@ -63,6 +63,18 @@ extension GuestRunner {
     /// pages) written into guest memory at `longModeTables`, and
     /// CR0.PE|PG, CR4.PAE, EFER.LME|LMA. Guest virtual = guest physical.
     public func startLongMode(entry: UInt64) throws(KVMError) {
+        try startLongMode(entry: entry, codeSelector: 0x08, rsi: nil)
+    }
+
+    /// The state the Linux x86 boot protocol asks for at a 64-bit entry:
+    /// long mode with the first 4 GiB identity-mapped, a GDT whose flat
+    /// code and data descriptors sit at __BOOT_CS (0x10) and __BOOT_DS
+    /// (0x18), interrupts off, and RSI holding the zero page's address.
+    public func startLinux64(entry: UInt64, bootParams: UInt64) throws(KVMError) {
+        try startLongMode(entry: entry, codeSelector: 0x10, rsi: bootParams)
+    }
+
+    private func startLongMode(entry: UInt64, codeSelector: UInt16, rsi: UInt64?) throws(KVMError) {
         vcpu.flushPendingExit()
         let base = Self.longModeTables
         let gdt = base, pml4 = base + 0x1000, pdpt = base + 0x2000, pd = base + 0x3000
@@ -71,26 +83,47 @@ extension GuestRunner {
                 throw .invalidConfiguration("long-mode tables at \(hex(gpa)) are not writable guest RAM: \(error)")
             }
         }
-        try put([0, 0x00AF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF], at: gdt)
+        let code: UInt64 = 0x00AF_9A00_0000_FFFF, data: UInt64 = 0x00CF_9200_0000_FFFF
+        let descriptors = [UInt64](repeating: 0, count: Int(codeSelector / 8)) + [code, data]
+        try put(descriptors, at: gdt)
         try put([pdpt | 0x3] + [UInt64](repeating: 0, count: 511), at: pml4)
         try put((0..<4).map { pd + UInt64($0) * 0x1000 | 0x3 } + [UInt64](repeating: 0, count: 508), at: pdpt)
         try put((0..<2048).map { UInt64($0) << 21 | 0x83 }, at: pd)  // present, writable, 2 MiB page
 
         var s = try vcpu.specialRegisters()
-        Self.loadFlatSegments(&s, longMode: true)
+        Self.loadFlatSegments(&s, longMode: true, codeSelector: codeSelector)
         s.gdt.base = gdt
-        s.gdt.limit = 23
+        s.gdt.limit = UInt16(descriptors.count * 8 - 1)
         s.cr3 = pml4
         s.cr4 |= 1 << 5                      // PAE
         s.efer |= (1 << 8) | (1 << 10)       // LME, LMA
         s.cr0 |= (1 << 0) | (1 << 31)        // PE, PG
         try vcpu.setSpecialRegisters(s)
         try enter(at: entry)
+        if let rsi {
+            var r = try vcpu.registers()
+            r.rsi = rsi
+            try vcpu.setRegisters(r)
+        }
     }
 
     /// Copies `bytes` into guest memory at `gpa` (which must be mapped and
-    /// writable in the model, or the load is refused).
+    /// writable in the model, or the load is refused). Lazy pages it covers
+    /// are faulted in first, as the guest's own first write would; KVM is
+    /// told about them when the run starts.
     public func load(_ bytes: [UInt8], at gpa: UInt64) throws(AddrSpaceError) {
+        guard !bytes.isEmpty else { return }
+        var page = gpa & ~0xFFF
+        var faulted = false
+        while page < gpa + UInt64(bytes.count) {
+            if space.translate(GuestPhysAddr(page)) == nil,
+               case .handled = space.handlePageFault(GuestPhysAddr(page), access: .write) {
+                loadFaults += 1
+                faulted = true
+            }
+            page += 0x1000
+        }
         try space.writeBytes(GuestPhysAddr(gpa), bytes)
+        if faulted { slotsStale = true }   // run() tells KVM before the guest runs
     }
 }

@@ -94,6 +94,29 @@ public final class VirtualMachine {
         if r < 0 { throw Sys.error("KVM_X86_SET_MSR_FILTER") }
     }
 
+    /// True once `createInterruptControllers` has run.
+    public private(set) var hasInterruptControllers = false
+
+    /// The in-kernel PIC, IOAPIC and local APICs (KVM_CREATE_IRQCHIP) and
+    /// the in-kernel PIT (KVM_CREATE_PIT2), as a PC-compatible kernel
+    /// expects them. Call before the first vCPU is made. With them, KVM
+    /// handles HLT itself: a halted guest no longer exits to the runner.
+    public func createInterruptControllers() throws(KVMError) {
+        guard system.capability(CKVM_CAP_IRQCHIP) > 0 else { throw .missingCapability("KVM_CAP_IRQCHIP") }
+        guard system.capability(CKVM_CAP_PIT2) > 0 else { throw .missingCapability("KVM_CAP_PIT2") }
+        // Intel needs a page for the real-mode identity map; keep it beside the TSS.
+        var page: UInt64 = 0xFFFB_C000   // below the TSS at 0xFFFBD000, outside any RAM HVKit plans
+        _ = try? Sys.ioctl(fd, CKVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", &page)
+        try Sys.ioctl(fd, CKVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP", value: 0)
+        if ckvm_create_pit2(fd) < 0 { throw Sys.error("KVM_CREATE_PIT2") }
+        hasInterruptControllers = true
+    }
+
+    /// Sets an interrupt line of the in-kernel irqchip (ISA IRQ numbers).
+    public func setInterruptLine(_ irq: UInt32, high: Bool) throws(KVMError) {
+        if ckvm_irq_line(fd, irq, high ? 1 : 0) < 0 { throw Sys.error("KVM_IRQ_LINE(\(irq))") }
+    }
+
     public func makeVCPU(id: Int = 0) throws(KVMError) -> VCPU {
         try VCPU(vm: self, id: id)
     }

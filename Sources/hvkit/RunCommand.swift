@@ -3,21 +3,45 @@ import Foundation
 import HVCore
 import HVKVM
 
-/// Runs a flat binary or an ELF guest image on KVM with HVCore-managed
-/// memory, and reports how the guest ended.
+/// Runs a guest on KVM with HVCore-managed memory and reports how it ended:
+/// a Linux kernel through the x86 boot protocol (--kernel), or a flat
+/// binary or ELF test image.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a flat binary or ELF guest image on KVM in HVKit-managed memory.",
+        abstract: "Run a Linux kernel, or a flat binary or ELF guest image, on KVM in HVKit-managed memory.",
         discussion: """
-        Guest RAM is [0, --memory), populated eagerly; --lazy adds a lazily filled region right after it. \
-        The guest prints on COM1 (0x3f8) and ends by writing a status byte to port 0x501. \
-        Exits with the guest's status, 2 on a violation or KVM error.
+        --kernel boots a bzImage through the Linux x86 boot protocol (64-bit entry): RAM [0, 640K) and \
+        [1M, --memory), read-only zeros in [640K, 1M), in-kernel irqchip and PIT, KVM's CPUID less --hide-cpuid, \
+        a 16550A on COM1 streamed to the terminal. It checks the kernel's e820 map and memory total against \
+        HVKit's plan and exits 1 when they differ, 2 when the boot ends in a KVM error, triple fault or \
+        memory violation, 3 on the time limit.
+
+        An IMAGE runs in RAM [0, --memory); it prints on COM1 and ends by writing a status byte to \
+        port 0x501 (the exit status).
         """
     )
 
-    @Argument(help: "The image file (ELF32/ELF64 is detected by its magic; anything else is a flat binary).")
-    var image: String
+    @Argument(help: "A flat binary or ELF image (ELF32/ELF64 is detected by its magic).")
+    var image: String?
+
+    @Option(help: "A Linux bzImage to boot through the x86 boot protocol.")
+    var kernel: String?
+
+    @Option(help: "An initramfs for --kernel.")
+    var initrd: String?
+
+    @Option(help: "The kernel command line.")
+    var cmdline = LinuxDefaults.commandLine
+
+    @Option(help: "CPUID features to hide from a --kernel guest, comma separated (e.g. xsave,cx16).")
+    var hideCpuid: String?
+
+    @Option(help: "Where a --kernel run stops: memory (after the e820 map and memory line), init (after /init's report), never.")
+    var stopAt = "never"
+
+    @Option(help: "Wall-clock limit in seconds (0: none).")
+    var timeLimit = 0
 
     @Option(help: "Where a flat binary is loaded (hex or decimal).")
     var loadAddress = "0x1000"
@@ -31,8 +55,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Guest RAM size, e.g. 64M.")
     var memory = "64M"
 
-    @Option(help: "Size of a lazily populated region after RAM, e.g. 256M (0 for none).")
-    var lazy = "0"
+    @Flag(help: "Fill guest RAM on first touch instead of up front (for --kernel: RAM above 1 MiB).")
+    var lazy = false
+
+    @Option(help: "For an IMAGE: a lazily populated region right after RAM, e.g. 256M (0 for none).")
+    var lazyRegion = "0"
 
     @Option(help: "Stop after this many VM exits.")
     var maxExits = 10_000_000
@@ -53,9 +80,16 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let ram = try Self.number(memory), lazySize = try Self.number(lazy)
+        if let kernel {
+            guard image == nil else { throw ValidationError("give either --kernel or an IMAGE, not both") }
+            try KernelRun(kernel: kernel, initrd: initrd, cmdline: cmdline, memory: try Self.number(memory), lazy: lazy,
+                          hide: hideCpuid, stopAt: stopAt, timeLimit: timeLimit, json: json).run()
+            return
+        }
+        guard let image else { throw ValidationError("give an IMAGE to run, or --kernel") }
+        let ram = try Self.number(memory), lazySize = try Self.number(lazyRegion)
         guard ram >= 1 << 20, ram % (2 << 20) == 0 else { throw ValidationError("--memory must be a multiple of 2 MiB, at least 2 MiB") }
-        guard lazySize % (2 << 20) == 0, ram + lazySize <= 3 << 30 else { throw ValidationError("--lazy must be a multiple of 2 MiB and RAM + lazy at most 3 GiB") }
+        guard lazySize % (2 << 20) == 0, ram + lazySize <= 3 << 30 else { throw ValidationError("--lazy-region must be a multiple of 2 MiB and RAM + region at most 3 GiB") }
         guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
         let bytes = [UInt8](data)
         let guest: GuestImage
@@ -75,7 +109,7 @@ struct RunCommand: ParsableCommand {
         let system = try KVMSystem()
         let pool = try HostMemoryPool.make(capacity: ((ram + lazySize) / (2 << 20) + 16) * (2 << 20))
         let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: ram, flags: .rwx, populate: .eager)
+        try space.mapAlloc(GuestPhysAddr(0), size: ram, flags: .rwx, populate: lazy ? .lazy : .eager)
         if lazySize > 0 { try space.mapAlloc(GuestPhysAddr(ram), size: lazySize, flags: .rwx, populate: .lazy) }
         let runner = try GuestRunner(space: space, system: system)
         for segment in guest.segments { try runner.load(segment.bytes, at: segment.address) }
@@ -90,7 +124,7 @@ struct RunCommand: ParsableCommand {
             }
             try runner.startLongMode(entry: guest.entry)
         }
-        let outcome = try runner.run(maxExits: maxExits)
+        let outcome = try runner.run(maxExits: maxExits, timeLimit: timeLimit > 0 ? .seconds(timeLimit) : nil)
         if json {
             let text = runner.serialText.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
             let end = outcome.description.replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
@@ -102,6 +136,7 @@ struct RunCommand: ParsableCommand {
         switch outcome {
         case let .exited(status): if status != 0 { throw ExitCode(Int32(status)) }
         case .halted: break
+        case .timeLimit: throw ExitCode(3)
         default: throw ExitCode(2)
         }
     }

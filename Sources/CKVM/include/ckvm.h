@@ -23,11 +23,16 @@ extern const unsigned long CKVM_SET_TSS_ADDR;
 extern const unsigned long CKVM_GET_SUPPORTED_CPUID;
 extern const unsigned long CKVM_SET_CPUID2;
 extern const unsigned long CKVM_TRANSLATE;
+extern const unsigned long CKVM_CREATE_IRQCHIP;
+extern const unsigned long CKVM_SET_IDENTITY_MAP_ADDR;
 
 extern const uint32_t CKVM_MEM_READONLY;
 extern const int CKVM_CAP_USER_MEMORY;
 extern const int CKVM_CAP_READONLY_MEM;
 extern const int CKVM_CAP_NR_MEMSLOTS;
+extern const int CKVM_CAP_IRQCHIP;
+extern const int CKVM_CAP_PIT2;
+extern const int CKVM_CAP_IMMEDIATE_EXIT;
 
 /// ioctl(2) with one pointer argument; returns -1 and sets errno on failure.
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *argument);
@@ -67,5 +72,27 @@ void ckvm_msr_complete(struct kvm_run *run, uint64_t data, uint8_t error);
 /// IA32_VMX_BASIC (0x480). Returns 1 when read, 0 when KVM does not expose
 /// it, -1 with errno on failure.
 int ckvm_get_feature_msr(int kvm_fd, uint32_t index, uint64_t *value);
+
+/// KVM_GET_SUPPORTED_CPUID into `entries` (room for `*count`); on return
+/// `*count` holds the number KVM filled. -1 with errno on failure (E2BIG:
+/// too little room).
+int ckvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid_entry2 *entries, uint32_t *count);
+/// KVM_SET_CPUID2 on a vCPU with `count` entries.
+int ckvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid_entry2 *entries, uint32_t count);
+/// KVM_CREATE_PIT2 with no flags (the PIT's interrupt goes to the in-kernel
+/// irqchip's line 0).
+int ckvm_create_pit2(int vm_fd);
+/// KVM_IRQ_LINE: sets interrupt line `irq` of the in-kernel irqchip to `level`.
+int ckvm_irq_line(int vm_fd, uint32_t irq, uint32_t level);
+/// kvm_run.immediate_exit: when set, KVM_RUN returns at once with EINTR.
+void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t value);
+
+/// Installs a do-nothing handler for `signo` without SA_RESTART, so that the
+/// signal makes a blocked KVM_RUN return EINTR. Idempotent.
+int ckvm_install_kick_handler(int signo);
+/// Sends `signo` to the thread whose pthread_self() was `thread`.
+int ckvm_kick_thread(unsigned long thread, int signo);
+/// pthread_self() as an integer.
+unsigned long ckvm_current_thread(void);
 
 #endif

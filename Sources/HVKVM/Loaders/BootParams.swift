@@ -12,13 +12,14 @@ public enum BootParams {
         public var description: String { "[\(hex(address)), \(hex(address + size))) \(type == 1 ? "usable" : "reserved")" }
     }
 
-    /// RAM areas (Alloc and identity) are usable; reserved, linear and
-    /// device areas are reserved. Sorted; neighbours of one type merged.
+    /// RAM areas (Alloc and identity, writable) are usable; read-only ones
+    /// (ROM), reserved, linear and device areas are reserved. Sorted;
+    /// neighbours of one type merged.
     public static func e820(_ areas: [Area]) -> [E820Entry] {
         var out: [E820Entry] = []
         for a in areas.sorted(by: { $0.start < $1.start }) {
             let usable: Bool = switch a.backend {
-            case .alloc, .identical: !a.flags.contains(.device)
+            case .alloc, .identical: !a.flags.contains(.device) && a.flags.contains(.write)
             case .linear, .reserved: false
             }
             let entry = E820Entry(address: a.start, size: a.size, type: usable ? 1 : 2)
@@ -33,6 +34,27 @@ public enum BootParams {
 
     static func put<T: FixedWidthInteger>(_ page: inout [UInt8], _ at: Int, _ value: T) {
         withUnsafeBytes(of: value.littleEndian) { for (i, b) in $0.enumerated() { page[at + i] = b } }
+    }
+
+    /// The command-line limit a synthesized header announces.
+    public static let syntheticCommandLineLimit: UInt32 = 2047
+
+    /// A setup header for a kernel that has none (an ELF vmlinux): what a
+    /// boot loader of protocol 2.15 would have found, so the kernel reads
+    /// the command line and initramfs fields the zero page fills in.
+    public static func syntheticSetupHeader() -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 0x268)
+        h[0x1F1] = 4                                       // setup_sects (unused: nothing to run)
+        put(&h, 0x1FE, UInt16(0xAA55))                     // boot_flag
+        h[0x201] = 0x66                                    // header length: ends at 0x268
+        put(&h, 0x202, UInt32(0x5372_6448))                // "HdrS"
+        put(&h, 0x206, UInt16(0x020F))                     // protocol 2.15
+        h[0x211] = 0x01                                    // LOADED_HIGH
+        put(&h, 0x22C, UInt32(0x7FFF_FFFF))                // initrd_addr_max
+        put(&h, 0x230, UInt32(0x20_0000))                  // kernel_alignment
+        put(&h, 0x236, UInt16(0x0001))                     // XLF_KERNEL_64
+        put(&h, 0x238, syntheticCommandLineLimit)          // cmdline_size
+        return h
     }
 
     /// Builds the 4 KiB zero page.
