@@ -140,4 +140,19 @@ int ckvm_install_kick_handler(int signo) {
 }
 
 int ckvm_kick_thread(unsigned long thread, int signo) { return pthread_kill((pthread_t)thread, signo); }
+int ckvm_unblock_signal(int signo) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, &old);
+    return sigismember(&old, signo) == 1;
+}
+
+void ckvm_block_signal(int signo) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 unsigned long ckvm_current_thread(void) { return (unsigned long)pthread_self(); }

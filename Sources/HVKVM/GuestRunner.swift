@@ -282,9 +282,12 @@ public final class GuestRunner {
 final class Watchdog: @unchecked Sendable {
     static let signal = SIGUSR1
     private let item: DispatchWorkItem
+    private let wasBlocked: Bool
 
     init(vcpu: VCPU, after limit: Duration) {
         _ = ckvm_install_kick_handler(Self.signal)
+        // The vCPU thread must be able to receive the kick while it runs.
+        wasBlocked = ckvm_unblock_signal(Self.signal) != 0
         let thread = ckvm_current_thread()
         nonisolated(unsafe) let target = vcpu.run
         item = DispatchWorkItem {
@@ -295,5 +298,9 @@ final class Watchdog: @unchecked Sendable {
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos), execute: item)
     }
 
-    func cancel() { item.cancel() }
+    /// Called on the vCPU thread when the run ends.
+    func cancel() {
+        item.cancel()
+        if wasBlocked { ckvm_block_signal(Self.signal) }
+    }
 }

@@ -4,6 +4,9 @@ import HVCore
 /// console: the driver behind `hvkit run --kernel` and the boot tests.
 public final class LinuxGuest {
     public enum StopPoint: String, CaseIterable, Sendable {
+        /// Once the first complete console line arrives (for a bzImage, its
+        /// decompressor's; for a vmlinux, the kernel's banner).
+        case firstLine = "first-line"
         /// Once the kernel has printed its e820 map and its "Memory:" line.
         case memoryLine = "memory"
         /// Once the guest's /init has printed its marker and memory view.
@@ -25,9 +28,14 @@ public final class LinuxGuest {
     public let space: EPTAddrSpace
     public let runner: GuestRunner
     public let cpuid: CPUIDTable
+    /// Features asked to be hidden that KVM does not offer: the table cannot
+    /// hide them (some KVMs, PVM among them, show the host's bit).
+    public let notHideable: [CPUIDFeature]
     public private(set) var console = LinuxConsole()
     public private(set) var timeline = Timeline()
     private var line: [UInt8] = []
+    /// Every complete console line so far.
+    public private(set) var lines: [String] = []
 
     /// Plans memory, builds the VM (in-kernel irqchip and PIT, KVM's
     /// supported CPUID minus `hide`), loads everything, and stops at the
@@ -38,6 +46,7 @@ public final class LinuxGuest {
             // Data frames, page-table frames, and room for 2 MiB alignment.
             pool = try HostMemoryPool.make(capacity: plan.ram + (16 << 20))
             var table = try system.supportedCPUID()
+            notHideable = hide.filter { !table.has($0) }
             for feature in hide { table.hide(feature) }
             cpuid = table
         } catch { throw .kvm(error) }
@@ -61,6 +70,7 @@ public final class LinuxGuest {
             guard byte == 0x0A else { line.append(byte); return }
             let text = String(decoding: line, as: UTF8.self)
             line.removeAll(keepingCapacity: true)
+            if !text.allSatisfy({ $0 == "\r" }) { lines.append(text) }
             console.take(text)
             if timeline.e820 == nil, !console.e820.isEmpty { timeline.e820 = seconds() }
             if timeline.memoryLine == nil, console.memory != nil { timeline.memoryLine = seconds() }
@@ -76,6 +86,8 @@ public final class LinuxGuest {
         let outcome = try runner.run(maxExits: Int.max, timeLimit: timeLimit) { [unowned self] _ in
             if console.poweredOff { return "the guest powered off" }
             switch stop {
+            case .firstLine where !lines.isEmpty:
+                return "stopped after the first console line, as asked"
             case .memoryLine where console.memory != nil && !console.e820.isEmpty:
                 return "stopped after the kernel's e820 map and memory line, as asked"
             case .initDone where console.sawInitMarker && console.memTotalKiB != nil && !console.iomemSystemRAM.isEmpty:

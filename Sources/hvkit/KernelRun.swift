@@ -54,6 +54,10 @@ struct KernelRun {
             let banner = "hvkit run: booting \(kernel): " + parts.joined(separator: ", ") + "\n"
             FileHandle.standardError.write(Data(banner.utf8))
         }
+        for f in guest.notHideable {
+            let hint = f == .xsave ? " (a Linux guest takes noxsave on its command line)" : ""
+            FileHandle.standardError.write(Data("hvkit run: warning: KVM does not offer \(f), so it cannot be hidden\(hint)\n".utf8))
+        }
         let outcome = try guest.run(stop: stop, timeLimit: .seconds(timeLimit > 0 ? timeLimit : 365 * 86400))
         let problems = guest.problems
         let t = guest.timeline

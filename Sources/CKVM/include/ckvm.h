@@ -92,6 +92,11 @@ void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t value);
 int ckvm_install_kick_handler(int signo);
 /// Sends `signo` to the thread whose pthread_self() was `thread`.
 int ckvm_kick_thread(unsigned long thread, int signo);
+/// Unblocks `signo` in the calling thread (worker threads of dispatch and
+/// of test runners block most signals); returns 1 if it was blocked.
+int ckvm_unblock_signal(int signo);
+/// Blocks `signo` again in the calling thread.
+void ckvm_block_signal(int signo);
 /// pthread_self() as an integer.
 unsigned long ckvm_current_thread(void);
 

@@ -4,7 +4,7 @@ import HVCore
 /// image's setup header, the command line and initramfs locations, and an
 /// e820 memory map derived from the address space's areas.
 public enum BootParams {
-    public struct E820Entry: Equatable, CustomStringConvertible {
+    public struct E820Entry: Equatable, Sendable, CustomStringConvertible {
         public let address: UInt64
         public let size: UInt64
         /// 1 = usable RAM, 2 = reserved.

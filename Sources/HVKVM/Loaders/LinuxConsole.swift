@@ -22,7 +22,7 @@ public struct LinuxConsole: Equatable {
     public init() {}
 
     public init(text: String) {
-        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) { take(String(line)) }
+        for line in text.split(whereSeparator: \.isNewline) { take(String(line)) }
     }
 
     public static func == (a: LinuxConsole, b: LinuxConsole) -> Bool {
