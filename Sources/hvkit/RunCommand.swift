@@ -17,12 +17,16 @@ struct RunCommand: ParsableCommand {
         HVKit's plan and exits 1 when they differ, 2 when the boot ends in a KVM error, triple fault or \
         memory violation, 3 on the time limit.
 
+        A VM.toml (axvisor format) boots its kernel the same way: RAM is [0, N) from its normal memory \
+        regions, the kernel, ramdisk and cmdline come from it; its BIOS, entry point and load address are \
+        reported and not used.
+
         An IMAGE runs in RAM [0, --memory); it prints on COM1 and ends by writing a status byte to \
         port 0x501 (the exit status).
         """
     )
 
-    @Argument(help: "A flat binary or ELF image (ELF32/ELF64 is detected by its magic).")
+    @Argument(help: "A VM.toml whose kernel is a Linux image, or a flat binary or ELF image (ELF32/ELF64 is detected by its magic).")
     var image: String?
 
     @Option(help: "A Linux bzImage to boot through the x86 boot protocol.")
@@ -87,6 +91,10 @@ struct RunCommand: ParsableCommand {
             return
         }
         guard let image else { throw ValidationError("give an IMAGE to run, or --kernel") }
+        if image.hasSuffix(".toml") {
+            try ConfigRun(path: image).run(lazy: lazy, hide: hideCpuid, stopAt: stopAt, timeLimit: timeLimit, json: json)
+            return
+        }
         let ram = try Self.number(memory), lazySize = try Self.number(lazyRegion)
         guard ram >= 1 << 20, ram % (2 << 20) == 0 else { throw ValidationError("--memory must be a multiple of 2 MiB, at least 2 MiB") }
         guard lazySize % (2 << 20) == 0, ram + lazySize <= 3 << 30 else { throw ValidationError("--lazy-region must be a multiple of 2 MiB and RAM + region at most 3 GiB") }
