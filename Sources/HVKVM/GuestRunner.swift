@@ -147,8 +147,8 @@ public final class GuestRunner {
     /// - Parameters:
     ///   - timeLimit: wall-clock limit; a watchdog kicks the vCPU out of
     ///     KVM_RUN when it passes, even from a halted guest.
-    ///   - stopWhen: asked after every exit; a non-nil answer ends the run
-    ///     with `.stopped(answer)`.
+    ///   - stopWhen: asked before every entry (so after every handled exit);
+    ///     a non-nil answer ends the run with `.stopped(answer)`.
     public func run(maxExits: Int = 1_000_000, timeLimit: Duration? = nil,
                     stopWhen: ((GuestRunner) -> String?)? = nil) throws(KVMError) -> RunOutcome {
         let clock = ContinuousClock()
@@ -161,6 +161,10 @@ public final class GuestRunner {
         let watchdog = timeLimit.map { Watchdog(vcpu: vcpu, after: $0) }
         defer { watchdog?.cancel() }
         for _ in 0..<maxExits {
+            // Asked before each entry, so after the exit that completed the
+            // condition (a guest that halts inside KVM right after its last
+            // console line would never exit again).
+            if let stopWhen, let why = stopWhen(self) { return .stopped(why) }
             do {
                 try vcpu.enter()
             } catch let .call(_, errno) where errno == .interrupted {
@@ -169,7 +173,6 @@ public final class GuestRunner {
                 }
                 continue
             }
-            if let stopWhen, let why = stopWhen(self) { return .stopped(why) }
             let run = vcpu.run
             switch Int32(ckvm_exit_reason(run)) {
             case KVM_EXIT_IO:

@@ -219,6 +219,25 @@ struct LinuxMachineryKVMTests {
         KVMAvailability.ran("hiddenCPUIDBitsAreHiddenFromTheGuest (\(offered.map(\.name).joined(separator: ","))")
     }
 
+    /// A stop condition met by the guest's last exit ends the run even when
+    /// the guest then halts inside KVM for good (as Linux does after
+    /// "reboot: Power down" with the in-kernel irqchip).
+    @Test func aStopConditionMetByTheLastExitEndsTheRun() throws {
+        let system = try KVMSystem()
+        let pool = try HostMemoryPool.make(capacity: 8 << 20)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+        let runner = try GuestRunner(space: space, system: system, interruptControllers: true)
+        var code: [UInt8] = [0xBA, 0xF8, 0x03]                       // mov dx, 0x3f8
+        for byte in Array("Power down\n".utf8) { code += [0xB0, byte, 0xEE] }  // mov al, byte; out dx, al
+        code += [0xFA, 0xF4]                                          // cli; hlt (inside KVM, forever)
+        try runner.load(code, at: 0x1000)
+        try runner.startRealMode(entry: 0x1000)
+        let outcome = try runner.run(timeLimit: .seconds(20)) { r in r.serialText.hasSuffix("Power down\n") ? "powered off" : nil }
+        #expect(outcome == .stopped("powered off"), "\(outcome)")
+        KVMAvailability.ran("aStopConditionMetByTheLastExitEndsTheRun")
+    }
+
     /// A guest that never exits on its own is stopped by the wall-clock
     /// limit, both spinning (jmp $) and halted inside KVM (cli; hlt with
     /// the in-kernel irqchip, where HLT never reaches the runner).
