@@ -1,6 +1,9 @@
+#define _GNU_SOURCE
 #include "ckvm.h"
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,31 +131,66 @@ int ckvm_irq_line(int vm_fd, uint32_t irq, uint32_t level) {
 
 void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t value) { __atomic_store_n(&run->immediate_exit, value, __ATOMIC_SEQ_CST); }
 
-static void ckvm_ignore_kick(int signo) { (void)signo; }
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
 
-int ckvm_install_kick_handler(int signo) {
+static __thread struct kvm_run *watchdog_run;
+static __thread timer_t watchdog_timer;
+static __thread int watchdog_armed;
+static __thread int watchdog_signal;
+static __thread sigset_t watchdog_old_mask;
+
+static void ckvm_watchdog_fired(int signo) {
+    (void)signo;
+    struct kvm_run *run = watchdog_run;
+    if (run) __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
+
+int ckvm_arm_watchdog(struct kvm_run *run, int signo, long long nanoseconds) {
+    if (watchdog_armed) ckvm_disarm_watchdog();
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = ckvm_ignore_kick;
+    action.sa_handler = ckvm_watchdog_fired;
     sigemptyset(&action.sa_mask);
     action.sa_flags = 0;  /* no SA_RESTART: KVM_RUN must see EINTR */
-    return sigaction(signo, &action, NULL);
-}
+    if (sigaction(signo, &action, NULL) < 0) return -1;
 
-int ckvm_kick_thread(unsigned long thread, int signo) { return pthread_kill((pthread_t)thread, signo); }
-int ckvm_unblock_signal(int signo) {
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, signo);
-    pthread_sigmask(SIG_UNBLOCK, &set, &old);
-    return sigismember(&old, signo) == 1;
-}
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = signo;
+    event.sigev_notify_thread_id = gettid();
+    timer_t timer;
+    if (timer_create(CLOCK_MONOTONIC, &event, &timer) < 0) return -1;
 
-void ckvm_block_signal(int signo) {
+    watchdog_run = run;
+    watchdog_timer = timer;
+    watchdog_signal = signo;
+    watchdog_armed = 1;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, signo);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &set, &watchdog_old_mask);
+
+    struct itimerspec when;
+    memset(&when, 0, sizeof when);
+    when.it_value.tv_sec = nanoseconds / 1000000000LL;
+    when.it_value.tv_nsec = nanoseconds % 1000000000LL;
+    if (when.it_value.tv_sec == 0 && when.it_value.tv_nsec == 0) when.it_value.tv_nsec = 1;
+    if (timer_settime(timer, 0, &when, NULL) < 0) {
+        int saved = errno;
+        ckvm_disarm_watchdog();
+        errno = saved;
+        return -1;
+    }
+    return 0;
 }
 
-unsigned long ckvm_current_thread(void) { return (unsigned long)pthread_self(); }
+void ckvm_disarm_watchdog(void) {
+    if (!watchdog_armed) return;
+    timer_delete(watchdog_timer);
+    pthread_sigmask(SIG_SETMASK, &watchdog_old_mask, NULL);
+    watchdog_run = NULL;
+    watchdog_armed = 0;
+}

@@ -1,5 +1,4 @@
 import CKVM
-import Dispatch
 import HVCore
 #if canImport(Glibc)
 import Glibc
@@ -158,7 +157,7 @@ public final class GuestRunner {
             try slots.sync()
             slotsStale = false
         }
-        let watchdog = timeLimit.map { Watchdog(vcpu: vcpu, after: $0) }
+        let watchdog = try timeLimit.map { (limit) throws(KVMError) in try Watchdog(vcpu: vcpu, after: limit) }
         defer { watchdog?.cancel() }
         for _ in 0..<maxExits {
             // Asked before each entry, so after the exit that completed the
@@ -279,31 +278,18 @@ public final class GuestRunner {
     }
 }
 
-/// Kicks a vCPU out of KVM_RUN once a deadline passes: sets immediate_exit
-/// (so a KVM_RUN entered just after the kick returns at once) and signals
-/// the vCPU's thread (so one already blocked returns EINTR).
-final class Watchdog: @unchecked Sendable {
+/// Kicks a vCPU out of KVM_RUN once a deadline passes: a POSIX timer
+/// aimed at the vCPU's own thread sends it a signal whose handler sets
+/// immediate_exit (see ckvm_arm_watchdog). No helper thread is involved, so
+/// the kick arrives even when every worker thread is blocked in KVM_RUN.
+/// Lives on the vCPU thread: armed when a run starts, disarmed when it ends.
+struct Watchdog {
     static let signal = SIGUSR1
-    private let item: DispatchWorkItem
-    private let wasBlocked: Bool
 
-    init(vcpu: VCPU, after limit: Duration) {
-        _ = ckvm_install_kick_handler(Self.signal)
-        // The vCPU thread must be able to receive the kick while it runs.
-        wasBlocked = ckvm_unblock_signal(Self.signal) != 0
-        let thread = ckvm_current_thread()
-        nonisolated(unsafe) let target = vcpu.run
-        item = DispatchWorkItem {
-            ckvm_set_immediate_exit(target, 1)
-            _ = ckvm_kick_thread(thread, Self.signal)
-        }
-        let nanos = Int(limit.components.seconds) * 1_000_000_000 + Int(limit.components.attoseconds / 1_000_000_000)
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanos), execute: item)
+    init(vcpu: VCPU, after limit: Duration) throws(KVMError) {
+        let nanos = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        if ckvm_arm_watchdog(vcpu.run, Self.signal, max(nanos, 1)) < 0 { throw Sys.error("timer_create(watchdog)") }
     }
 
-    /// Called on the vCPU thread when the run ends.
-    func cancel() {
-        item.cancel()
-        if wasBlocked { ckvm_block_signal(Self.signal) }
-    }
+    func cancel() { ckvm_disarm_watchdog() }
 }

@@ -1,4 +1,5 @@
 import CKVM
+import Dispatch
 import Foundation
 import HVCore
 import HVKVM
@@ -217,6 +218,29 @@ struct LinuxMachineryKVMTests {
             #expect(ecx >> UInt32(feature.bit) & 1 == 0, "\(feature) hidden (guest ECX = \(hex(UInt64(ecx))))")
         }
         KVMAvailability.ran("hiddenCPUIDBitsAreHiddenFromTheGuest (\(offered.map(\.name).joined(separator: ","))")
+    }
+
+    /// The watchdog needs no other thread: it stops the guest on time even
+    /// when every worker thread of the process's dispatch pool is busy (as
+    /// when other tests hold them in KVM_RUN).
+    @Test func theWatchdogNeedsNoFreeWorkerThread() throws {
+        let system = try KVMSystem()
+        let pool = try HostMemoryPool.make(capacity: 8 << 20)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+        let runner = try GuestRunner(space: space, system: system)
+        try runner.load([0xEB, 0xFE], at: 0x1000)   // jmp $
+        try runner.startRealMode(entry: 0x1000)
+        let release = DispatchSemaphore(value: 0)
+        let busy = 256
+        for _ in 0..<busy { DispatchQueue.global().async { release.wait() } }
+        defer { for _ in 0..<busy { release.signal() } }
+        let started = ContinuousClock.now
+        let outcome = try runner.run(timeLimit: .milliseconds(500))
+        let took = ContinuousClock.now - started
+        guard case .timeLimit = outcome else { Issue.record("\(outcome)"); return }
+        #expect(took < .seconds(10), "stopped after \(took)")
+        KVMAvailability.ran("theWatchdogNeedsNoFreeWorkerThread")
     }
 
     /// A stop condition met by the guest's last exit ends the run even when

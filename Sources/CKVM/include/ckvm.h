@@ -87,17 +87,14 @@ int ckvm_irq_line(int vm_fd, uint32_t irq, uint32_t level);
 /// kvm_run.immediate_exit: when set, KVM_RUN returns at once with EINTR.
 void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t value);
 
-/// Installs a do-nothing handler for `signo` without SA_RESTART, so that the
-/// signal makes a blocked KVM_RUN return EINTR. Idempotent.
-int ckvm_install_kick_handler(int signo);
-/// Sends `signo` to the thread whose pthread_self() was `thread`.
-int ckvm_kick_thread(unsigned long thread, int signo);
-/// Unblocks `signo` in the calling thread (worker threads of dispatch and
-/// of test runners block most signals); returns 1 if it was blocked.
-int ckvm_unblock_signal(int signo);
-/// Blocks `signo` again in the calling thread.
-void ckvm_block_signal(int signo);
-/// pthread_self() as an integer.
-unsigned long ckvm_current_thread(void);
+/// A wall-clock watchdog for the calling thread's vCPU: after `nanoseconds`
+/// the kernel sends `signo` to this thread (a POSIX timer aimed at the
+/// thread, no helper thread needed). The handler sets `run->immediate_exit`,
+/// so a KVM_RUN in progress returns EINTR and one entered later returns at
+/// once. The signal is unblocked in this thread while armed. Returns 0, or
+/// -1 with errno.
+int ckvm_arm_watchdog(struct kvm_run *run, int signo, long long nanoseconds);
+/// Deletes the calling thread's watchdog and restores its signal mask.
+void ckvm_disarm_watchdog(void);
 
 #endif
