@@ -241,33 +241,49 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
         let (lo, hi) = try checkedRange(gpa, size)
         try mutate { (s: inout State) throws(AddrSpaceError) in
+            let freesLinear = bugs.on(.unmapFreesLinearHostPages)
+            // The common case, inside one area: no list of areas to build.
+            if let area = s.areas.area(containing: lo), area.end >= hi {
+                let frees = freesLinear || area.backend.ownsFrames
+                try unmapLeaves(&s, gpa, size) { _ in frees }
+                s.areas.remove(startingAt: area.start)
+                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+                return
+            }
             let affected = s.areas.areas(overlapping: lo, hi)
-            let freeAll = bugs.on(.unmapFreesLinearHostPages) || affected.allSatisfy(\.backend.ownsFrames)
+            let freeAll = freesLinear || affected.allSatisfy(\.backend.ownsFrames)
             let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
-            // Frames go back as the table reports each removed leaf (it
-            // reports only once nothing can fail), merged into runs.
-            var run: (hpa: UInt64, count: Int) = (0, 0)
-            do throws(PageTableError) {
-                try s.table.unmap(gpa, size: size) { leaf in
-                    guard !owning.isEmpty else { return }
-                    if owning.count < affected.count,
-                       !owning.contains(where: { $0.contains(leaf.gpa.raw) }) { return }
-                    let count = Int(leaf.pageSize.bytes / frameSize)
-                    if run.count > 0, run.hpa + UInt64(run.count) * frameSize == leaf.hpa.raw {
-                        run.count += count
-                    } else {
-                        if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
-                        run = (leaf.hpa.raw, count)
-                    }
-                }
-            } catch { throw .pageTable(error) }
-            if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+            try unmapLeaves(&s, gpa, size) { leafGPA in
+                freeAll || owning.contains(where: { $0.contains(leafGPA) })
+            }
             for area in affected {
                 s.areas.remove(startingAt: area.start)
                 if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
                 if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
             }
         }
+    }
+
+    /// Removes the table's leaves in `[gpa, gpa + size)` and returns the
+    /// frames of those `owned` says belong to the space, merged into runs.
+    /// The table reports leaves only once nothing can fail.
+    private func unmapLeaves(_ s: inout State, _ gpa: GuestPhysAddr, _ size: UInt64,
+                             owned: (UInt64) -> Bool) throws(AddrSpaceError) {
+        var run: (hpa: UInt64, count: Int) = (0, 0)
+        do throws(PageTableError) {
+            try s.table.unmap(gpa, size: size) { leaf in
+                guard owned(leaf.gpa.raw) else { return }
+                let count = Int(leaf.pageSize.bytes / frameSize)
+                if run.count > 0, run.hpa + UInt64(run.count) * frameSize == leaf.hpa.raw {
+                    run.count += count
+                } else {
+                    if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+                    run = (leaf.hpa.raw, count)
+                }
+            }
+        } catch { throw .pageTable(error) }
+        if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
     }
 
     /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and
