@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 import HVCore
 import Testing
@@ -371,35 +372,37 @@ struct LockFreeTranslateTests {
             let hostA: UInt64 = 0x40_0000_0000, hostB: UInt64 = 0x80_0000_0000
             let rounds = 20_000
             let done = Counter(), failures = Counter()
-            let seen = Mutex<(answers: Int, wrong: [Translation])>((0, []))
-            DispatchQueue.concurrentPerform(iterations: 2) { thread in
-                if thread == 0 {
-                    for round in 0..<rounds {
-                        do {
-                            try space.mapLinear(page, to: HostPhysAddr(hostA), size: kib4, flags: .readWrite)
-                            if round % 4 == 0 { try space.protect(page, size: kib4, flags: .read) }
-                            try space.unmap(page, size: kib4)
-                            try space.mapLinear(twin, to: HostPhysAddr(hostB), size: kib4, flags: .readWrite)
-                            try space.unmap(twin, size: kib4)
-                        } catch { failures.add() }
-                    }
-                    done.add()
-                    return
+            // Two real threads (not pool work items, which a busy pool may run
+            // one after the other): the writer starts once the reader runs.
+            let readerStarted = DispatchSemaphore(value: 0), writerDone = DispatchSemaphore(value: 0)
+            let writer = Thread {
+                readerStarted.wait()
+                for round in 0..<rounds {
+                    do {
+                        try space.mapLinear(page, to: HostPhysAddr(hostA), size: kib4, flags: .readWrite)
+                        if round % 4 == 0 { try space.protect(page, size: kib4, flags: .read) }
+                        try space.unmap(page, size: kib4)
+                        try space.mapLinear(twin, to: HostPhysAddr(hostB), size: kib4, flags: .readWrite)
+                        try space.unmap(twin, size: kib4)
+                    } catch { failures.add() }
                 }
-                var answers = 0
-                var wrong: [Translation] = []
-                while done.value == 0 {
-                    for _ in 0..<4096 {
-                        guard let t = space.translate(GuestPhysAddr(page.raw + 8)) else { continue }
-                        answers += 1
-                        if t.hostAddress.raw != hostA + 8 || t.pageSize != .size4K || (t.flags != .readWrite && t.flags != .read) {
-                            wrong.append(t)
-                        }
-                    }
-                }
-                seen.withLock { [answers, wrong] in $0.answers += answers; $0.wrong += wrong }
+                done.add()
+                writerDone.signal()
             }
-            let (answers, wrong) = seen.withLock { ($0.answers, $0.wrong) }
+            writer.start()
+            var answers = 0
+            var wrong: [Translation] = []
+            readerStarted.signal()
+            while done.value == 0 {
+                for _ in 0..<4096 {
+                    guard let t = space.translate(GuestPhysAddr(page.raw + 8)) else { continue }
+                    answers += 1
+                    if t.hostAddress.raw != hostA + 8 || t.pageSize != .size4K || (t.flags != .readWrite && t.flags != .read) {
+                        wrong.append(t)
+                    }
+                }
+            }
+            writerDone.wait()
             #expect(failures.value == 0)
             #expect(wrong.isEmpty, "lock-free answers the table never held: \(wrong.prefix(3))")
             #expect(answers > 0, "the reader saw the page mapped at least once")

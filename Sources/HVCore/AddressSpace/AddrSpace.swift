@@ -15,7 +15,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @usableFromInline let state: Mutex<State>
     /// Sequence counter for lock-free translate: odd while a writer holding
     /// the lock changes table entries, bumped again (to even) when it is done.
-    @usableFromInline let tableVersion = SequenceCounter()
+    @usableFromInline let tableVersion: Atomic<UInt64>
+    #if DEBUG
+    @usableFromInline let walkPauseHook = WalkPauseHook()
+    #endif
     /// The table's root and window, fixed for the space's lifetime, so the
     /// lock-free walk needs nothing from inside the lock.
     @usableFromInline let tableRootRaw: UInt64
@@ -53,13 +56,16 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         guard range.end.raw <= UInt64(1) << UInt64(Format.guestAddressBits) else {
             throw .pageTable(.guestAddressOutOfRange(start: range.start, size: range.size, addressBits: Format.guestAddressBits))
         }
+        let table: NestedPageTable<Format>
+        do { table = try NestedPageTable<Format>(allocator: allocator, bugs: bugs) } catch { throw .pageTable(error) }
+        // Nothing throws from here on (an Atomic initialised before a throw
+        // crashes the 6.3 optimizer).
         self.range = range
         self.allocator = allocator
         self.backing = backing
         self.zeroing = zeroing
         self.bugs = bugs
-        let table: NestedPageTable<Format>
-        do { table = try NestedPageTable<Format>(allocator: allocator, bugs: bugs) } catch { throw .pageTable(error) }
+        tableVersion = Atomic(0)
         tableRootRaw = table.root.raw
         tableWindow = table.directMap
         state = Mutex(State(table: table))
@@ -377,18 +383,18 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @inlinable
     public func translate(_ gpa: GuestPhysAddr) -> Translation? {
         #if DEBUG
-        if let pause = tableVersion.pauseInWalk.withLock({ $0 }) { return translate(gpa, observe: PausingWalk(pause: pause)) }
+        if let pause = walkPauseHook.pause.withLock({ $0 }) { return translate(gpa, observe: PausingWalk(pause: pause)) }
         #endif
         return translate(gpa, observe: SilentWalk())
     }
 
     @inlinable
     func translate<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
-        let before = tableVersion.value.load(ordering: .acquiring)
+        let before = tableVersion.load(ordering: .acquiring)
         if before & 1 == 0 {
             let found = NestedPageTable<Format>.walk(root: tableRootRaw, directMap: tableWindow, gpa.raw, observe: observe)
             atomicMemoryFence(ordering: .acquiring)
-            if tableVersion.value.load(ordering: .relaxed) == before {
+            if tableVersion.load(ordering: .relaxed) == before {
                 switch found {
                 case let .mapped(t): return t
                 case .unmapped: return nil
@@ -404,10 +410,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @inline(__always)
     func mutate<R: Sendable, E: Error>(_ body: (inout State) throws(E) -> R) throws(E) -> R {
         try state.withLock { (s: inout State) throws(E) -> R in
-            let v = tableVersion.value.load(ordering: .relaxed)
-            tableVersion.value.store(v &+ 1, ordering: .relaxed)
+            let v = tableVersion.load(ordering: .relaxed)
+            tableVersion.store(v &+ 1, ordering: .relaxed)
             atomicMemoryFence(ordering: .releasing)
-            defer { tableVersion.value.store(v &+ 2, ordering: .releasing) }
+            defer { tableVersion.store(v &+ 2, ordering: .releasing) }
             return try body(&s)
         }
     }
@@ -461,19 +467,15 @@ extension AddrSpace {
     }
 }
 
-/// The address space's table sequence counter, boxed: an `Atomic` stored
-/// directly in the generic class crashes the 6.3 optimizer in its throwing
-/// initializer.
+#if DEBUG
+/// Debug builds only: runs inside every lock-free walk after each entry
+/// read, so a test can change the table in the middle of a walk.
 @usableFromInline
-final class SequenceCounter: Sendable {
-    @usableFromInline let value = Atomic<UInt64>(0)
-    #if DEBUG
-    /// Debug builds only: runs inside every lock-free walk after each entry
-    /// read, so a test can change the table in the middle of a walk.
-    @usableFromInline let pauseInWalk = Mutex<(@Sendable (Int) -> Void)?>(nil)
-    #endif
+final class WalkPauseHook: Sendable {
+    @usableFromInline let pause = Mutex<(@Sendable (Int) -> Void)?>(nil)
     @usableFromInline init() {}
 }
+#endif
 
 #if DEBUG
 @usableFromInline
@@ -489,7 +491,7 @@ extension AddrSpace {
     /// It may call this space's writers, which a real concurrent writer
     /// could do at that moment.
     public func setPauseInLockFreeWalk(_ body: (@Sendable (_ level: Int) -> Void)?) {
-        tableVersion.pauseInWalk.withLock { $0 = body }
+        walkPauseHook.pause.withLock { $0 = body }
     }
 }
 #endif
