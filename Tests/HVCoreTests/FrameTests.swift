@@ -18,6 +18,30 @@ struct FrameTests {
         #expect(pool.freeFrameCount == 64)
     }
 
+    /// A batch takes whole bitmap words at a time; it must hand out exactly
+    /// what one-at-a-time allocation would: the lowest free frames, each once,
+    /// across word boundaries and around frames already taken.
+    @Test func batchAllocationTakesTheLowestFreeFramesLikeSingles() throws {
+        let frames = 300
+        let batch = HeapFramePool(capacity: UInt64(frames) * frameSize), single = HeapFramePool(capacity: UInt64(frames) * frameSize)
+        var rng = SplitMix64(seed: 11)
+        for pool in [batch, single] {
+            let all = try pool.allocateFrames(count: frames)
+            #expect(pool.freeFrameCount == 0)
+            var seeded = SplitMix64(seed: 5)
+            for f in all where seeded.below(3) == 0 { pool.free(HostPhysAddr(f), count: 1) }  // scattered holes
+        }
+        #expect(batch.freeFrameCount == single.freeFrameCount)
+        while batch.freeFrameCount > 0 {
+            let n = Int(rng.below(UInt64(min(batch.freeFrameCount, 70)))) + 1
+            let got = try batch.allocateFrames(count: n)
+            let expected = try (0..<n).map { _ in try single.allocateFrame().raw }
+            #expect(got == expected, "a batch of \(n)")
+            #expect(batch.freeFrameCount == single.freeFrameCount)
+        }
+        #expect(throws: FrameError.self) { try batch.allocateFrames(count: 1) }
+    }
+
     @Test func poolBaseIsNonZero() {
         let pool = HeapFramePool(capacity: frameSize)
         #expect(pool.physicalBase.raw != 0)

@@ -35,6 +35,32 @@ struct FrameBitmap: ~Copyable {
         return nil
     }
 
+    /// Takes `count` free frames, lowest first, a word at a time, and hands
+    /// each index to `body`. The caller has checked `freeCount >= count`.
+    mutating func take(_ count: Int, _ body: (Int) -> Void) {
+        precondition(count <= freeCount, "taking \(count) frames with \(freeCount) free")
+        var remaining = count
+        var w = hint
+        words.withUnsafeMutableBufferPointer { words in
+            while remaining > 0 {
+                var free = ~words[w]
+                var taken: UInt64 = 0
+                while free != 0, remaining > 0 {
+                    let bit = free.trailingZeroBitCount
+                    let mask = UInt64(1) << UInt64(bit)
+                    free &= free - 1
+                    taken |= mask
+                    body(w &* 64 &+ bit)
+                    remaining -= 1
+                }
+                words[w] |= taken
+                if remaining > 0 { w += 1 }
+            }
+        }
+        usedCount += count
+        hint = w
+    }
+
     /// True when every frame of `[start, start + count)` is free.
     func isFree(_ start: Int, _ count: Int) -> Bool {
         guard start >= 0, count > 0, start + count <= frameCount else { return false }

@@ -65,7 +65,11 @@ public final class HeapFramePool: FrameAllocator {
         let result: [UInt64]? = bitmap.withLock { map in
             guard map.freeCount >= count else { return nil }
             return [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
-                for i in 0..<count { buffer[i] = base + UInt64(map.takeOne()!) * frameSize }
+                var i = 0
+                map.take(count) { frame in
+                    buffer[i] = base &+ UInt64(frame) &* frameSize
+                    i += 1
+                }
                 initialized = count
             }
         }
