@@ -21,11 +21,11 @@ let package = Package(
     ],
     targets: [
         // The reference core: pure Swift, no syscalls.
-        // Relaxed atomic loads and stores of page-table words (header only).
-        .target(name: "CWordAtomics"),
+        // Relaxed atomic loads and stores of page-table words, streaming zeroing (header only).
+        .target(name: "CCoreIntrinsics"),
         .target(
             name: "HVCore",
-            dependencies: ["CWordAtomics"],
+            dependencies: ["CCoreIntrinsics"],
             // Lets release builds of clients specialize the generic core for
             // the formats they use (the address space is generic over its
             // page-table format).

@@ -42,6 +42,24 @@ struct FrameTests {
         #expect(throws: FrameError.self) { try batch.allocateFrames(count: 1) }
     }
 
+    /// Both zeroing paths (streaming stores for a few frames, the C fill for
+    /// long runs) clear exactly the frames asked for.
+    @Test(arguments: [1, 3, 16, 17, 40])
+    func zeroClearsExactlyItsFrames(count: Int) throws {
+        let pool = HeapFramePool(capacity: 64 * frameSize)
+        let base = try pool.allocateContiguous(count: 64, alignment: frameSize)
+        let bytes = 64 * Int(frameSize)
+        let p = pool.hostVirtual(base)!
+        p.initializeMemory(as: UInt8.self, repeating: 0xC3, count: bytes)
+        let first = HostPhysAddr(base.raw + 2 * frameSize)
+        pool.zero(first, count: count)
+        let view = UnsafeRawBufferPointer(start: p, count: bytes)
+        let lo = 2 * Int(frameSize), hi = lo + count * Int(frameSize)
+        #expect(view[lo..<hi].allSatisfy { $0 == 0 }, "the frames are zero")
+        #expect(view[..<lo].allSatisfy { $0 == 0xC3 } && view[hi...].allSatisfy { $0 == 0xC3 }, "nothing around them changed")
+        pool.free(base, count: 64)
+    }
+
     @Test func poolBaseIsNonZero() {
         let pool = HeapFramePool(capacity: frameSize)
         #expect(pool.physicalBase.raw != 0)

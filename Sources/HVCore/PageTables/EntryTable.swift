@@ -1,4 +1,4 @@
-import CWordAtomics
+import CCoreIntrinsics
 
 /// One table frame seen as its 512 (or however many) 64-bit entries.
 ///

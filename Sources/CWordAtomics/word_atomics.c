@@ -1,1 +1,0 @@
-// Header-only: see include/word_atomics.h.
