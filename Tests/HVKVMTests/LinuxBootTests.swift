@@ -243,6 +243,40 @@ struct LinuxMachineryKVMTests {
         KVMAvailability.ran("theWatchdogNeedsNoFreeWorkerThread")
     }
 
+    /// The UART's transmitter-empty interrupt reaches the guest through the
+    /// in-kernel PIC on IRQ 4, as the 8250 driver expects: a real-mode guest
+    /// programs the PIC, enables THRE in IER, halts with interrupts on, and
+    /// its IRQ 4 handler reports what IIR said.
+    @Test func theUARTInterruptArrivesOnIRQ4() throws {
+        let system = try KVMSystem()
+        let pool = try HostMemoryPool.make(capacity: 8 << 20)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+        let runner = try GuestRunner(space: space, system: system, interruptControllers: true)
+        let handler: UInt16 = 0x1000 + 49
+        var code: [UInt8] = [0xFA]                                                   // cli
+        code += [0xC7, 0x06, 0x30, 0x00, UInt8(handler & 0xFF), UInt8(handler >> 8)] // IVT[0x0C].offset = handler
+        code += [0xC7, 0x06, 0x32, 0x00, 0x00, 0x00]                                 // IVT[0x0C].segment = 0
+        for (port, value) in [(0x20, 0x11), (0x21, 0x08), (0x21, 0x04), (0x21, 0x01), (0x21, 0xEF)] as [(UInt8, UInt8)] {
+            code += [0xB0, value, 0xE6, port]                                        // PIC: vectors 8-15, only IRQ 4 unmasked
+        }
+        code += [0xBA, 0xFC, 0x03, 0xB0, 0x08, 0xEE]                                 // MCR = OUT2
+        code += [0xBA, 0xF9, 0x03, 0xB0, 0x02, 0xEE]                                 // IER = THRE
+        code += [0xFB, 0xF4, 0xEB, 0xFD]                                             // sti; hlt; jmp back to hlt
+        precondition(code.count == 49)
+        code += [0xBA, 0xFA, 0x03, 0xEC]                                             // handler: in al, IIR
+        code += [0xBA, 0x02, 0x05, 0xEE]                                             // report it
+        code += [0xB0, 0x20, 0xE6, 0x20]                                             // EOI
+        code += [0xBA, 0x01, 0x05, 0xB0, 0x00, 0xEE, 0xF4]                           // exit 0
+        try runner.load(code, at: 0x1000)
+        try runner.startRealMode(entry: 0x1000)
+        let outcome = try runner.run(timeLimit: .seconds(20))
+        #expect(outcome == .exited(status: 0), "\(outcome)")
+        #expect(runner.reports == [0x02], "the handler saw IIR = THRE pending")
+        #expect(!runner.serial.interruptPending, "reading IIR acknowledged it")
+        KVMAvailability.ran("theUARTInterruptArrivesOnIRQ4")
+    }
+
     /// A stop condition met by the guest's last exit ends the run even when
     /// the guest then halts inside KVM for good (as Linux does after
     /// "reboot: Power down" with the in-kernel irqchip).
