@@ -249,10 +249,14 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         try mutate { (s: inout State) throws(AddrSpaceError) in
             let freesLinear = bugs.on(.unmapFreesLinearHostPages)
             // The common case, inside one area: no list of areas to build.
-            if let area = s.areas.area(containing: lo), area.end >= hi {
+            if let area = s.areas.removeArea(covering: lo, hi) {
                 let frees = freesLinear || area.backend.ownsFrames
-                try unmapLeaves(&s, gpa, size) { _ in frees }
-                s.areas.remove(startingAt: area.start)
+                do throws(AddrSpaceError) {
+                    try unmapLeaves(&s, gpa, size) { _ in frees }
+                } catch {
+                    s.areas.insert(area)   // all or nothing: the area is back as it was
+                    throw error
+                }
                 if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
                 if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
                 return

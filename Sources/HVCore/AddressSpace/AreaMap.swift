@@ -103,11 +103,19 @@ struct AreaMap: Sendable {
         }
     }
 
-    /// Removes the area starting exactly at `start`.
-    @discardableResult
-    mutating func remove(startingAt start: UInt64) -> Area? {
-        guard let p = position(atOrBefore: start), chunks[p.chunk][p.index].start == start else { return nil }
-        let removed = chunks[p.chunk].remove(at: p.index)
+    /// Removes and returns the area that contains all of `[lo, hi)`, or
+    /// returns nil and changes nothing: one search where looking the area
+    /// up and then removing it would take two.
+    mutating func removeArea(covering lo: UInt64, _ hi: UInt64) -> Area? {
+        guard let p = position(atOrBefore: lo) else { return nil }
+        let a = chunks[p.chunk][p.index]
+        guard a.contains(lo), a.end >= hi else { return nil }
+        remove(at: p)
+        return a
+    }
+
+    private mutating func remove(at p: (chunk: Int, index: Int)) {
+        chunks[p.chunk].remove(at: p.index)
         count -= 1
         if chunks[p.chunk].isEmpty {
             chunks.remove(at: p.chunk)
@@ -115,6 +123,14 @@ struct AreaMap: Sendable {
         } else if p.index == 0 {
             firstStarts[p.chunk] = chunks[p.chunk][0].start
         }
+    }
+
+    /// Removes the area starting exactly at `start`.
+    @discardableResult
+    mutating func remove(startingAt start: UInt64) -> Area? {
+        guard let p = position(atOrBefore: start), chunks[p.chunk][p.index].start == start else { return nil }
+        let removed = chunks[p.chunk][p.index]
+        remove(at: p)
         return removed
     }
 
