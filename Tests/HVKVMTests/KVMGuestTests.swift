@@ -26,13 +26,13 @@ struct KVMFixture {
     let space: EPTAddrSpace
     let runner: GuestRunner
 
-    init() throws {
+    init(interruptControllers: Bool = false, cpuid: CPUIDTable? = nil) throws {
         system = try KVMSystem()
         pool = try HostMemoryPool.make(capacity: 256 << 20)
         tracker = TrackingAllocator(pool)
         space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: tracker)
         try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        runner = try GuestRunner(space: space, system: system)
+        runner = try GuestRunner(space: space, system: system, interruptControllers: interruptControllers, cpuid: cpuid)
     }
 
     /// Writes the range table the fill guest reads at 0x2000.

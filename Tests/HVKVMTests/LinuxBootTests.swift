@@ -204,10 +204,8 @@ struct LinuxMachineryKVMTests {
         for feature in offered { table.hide(feature) }
         for feature in leaf1 where !offered.contains(feature) { print("note: KVM does not offer \(feature); not checked") }
         try #require(!offered.isEmpty, "KVM offers none of \(leaf1.map(\.name))")
-        let pool = try HostMemoryPool.make(capacity: 8 << 20)
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        let runner = try GuestRunner(space: space, system: system, cpuid: table)
+        let vm = try KVMFixture(cpuid: table)
+        let runner = vm.runner
         try runner.load(Self.cpuidLeaf1, at: 0x1000)
         try runner.startRealMode(entry: 0x1000)
         let outcome = try runner.run()
@@ -224,11 +222,8 @@ struct LinuxMachineryKVMTests {
     /// when every worker thread of the process's dispatch pool is busy (as
     /// when other tests hold them in KVM_RUN).
     @Test func theWatchdogNeedsNoFreeWorkerThread() throws {
-        let system = try KVMSystem()
-        let pool = try HostMemoryPool.make(capacity: 8 << 20)
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        let runner = try GuestRunner(space: space, system: system)
+        let vm = try KVMFixture()
+        let runner = vm.runner
         try runner.load([0xEB, 0xFE], at: 0x1000)   // jmp $
         try runner.startRealMode(entry: 0x1000)
         let release = DispatchSemaphore(value: 0)
@@ -248,11 +243,8 @@ struct LinuxMachineryKVMTests {
     /// programs the PIC, enables THRE in IER, halts with interrupts on, and
     /// its IRQ 4 handler reports what IIR said.
     @Test func theUARTInterruptArrivesOnIRQ4() throws {
-        let system = try KVMSystem()
-        let pool = try HostMemoryPool.make(capacity: 8 << 20)
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        let runner = try GuestRunner(space: space, system: system, interruptControllers: true)
+        let vm = try KVMFixture(interruptControllers: true)
+        let runner = vm.runner
         let handler: UInt16 = 0x1000 + 49
         var code: [UInt8] = [0xFA]                                                   // cli
         code += [0xC7, 0x06, 0x30, 0x00, UInt8(handler & 0xFF), UInt8(handler >> 8)] // IVT[0x0C].offset = handler
@@ -281,11 +273,8 @@ struct LinuxMachineryKVMTests {
     /// the guest then halts inside KVM for good (as Linux does after
     /// "reboot: Power down" with the in-kernel irqchip).
     @Test func aStopConditionMetByTheLastExitEndsTheRun() throws {
-        let system = try KVMSystem()
-        let pool = try HostMemoryPool.make(capacity: 8 << 20)
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        let runner = try GuestRunner(space: space, system: system, interruptControllers: true)
+        let vm = try KVMFixture(interruptControllers: true)
+        let runner = vm.runner
         var code: [UInt8] = [0xBA, 0xF8, 0x03]                       // mov dx, 0x3f8
         for byte in Array("Power down\n".utf8) { code += [0xB0, byte, 0xEE] }  // mov al, byte; out dx, al
         code += [0xFA, 0xF4]                                          // cli; hlt (inside KVM, forever)
@@ -301,11 +290,8 @@ struct LinuxMachineryKVMTests {
     /// the in-kernel irqchip, where HLT never reaches the runner).
     @Test(arguments: [("spinning", [0xEB, 0xFE] as [UInt8]), ("halted in KVM", [0xFA, 0xF4] as [UInt8])])
     func theWatchdogStopsAGuestThatNeverExits(_ what: String, code: [UInt8]) throws {
-        let system = try KVMSystem()
-        let pool = try HostMemoryPool.make(capacity: 8 << 20)
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        let runner = try GuestRunner(space: space, system: system, interruptControllers: true)
+        let vm = try KVMFixture(interruptControllers: true)
+        let runner = vm.runner
         try runner.load(code, at: 0x1000)
         try runner.startRealMode(entry: 0x1000)
         let started = ContinuousClock.now
