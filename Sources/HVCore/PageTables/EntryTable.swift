@@ -1,6 +1,8 @@
 import CCoreIntrinsics
 
-/// One table frame seen as its 512 (or however many) 64-bit entries.
+/// One table frame seen as its 512 (or however many) 64-bit entries, with
+/// the count of its non-zero entries, which every store keeps up to date (so
+/// "is this table empty" is one load, not a scan).
 ///
 /// The address space's optimistic translate walks tables without its lock
 /// while a writer holding the lock may be changing them, and a sequence
@@ -13,18 +15,29 @@ import CCoreIntrinsics
 @usableFromInline
 struct EntryTable {
     @usableFromInline let base: UnsafeMutablePointer<UInt64>
+    /// Non-zero entries in this table (kept by the subscript's setter).
+    @usableFromInline let occupied: UnsafeMutablePointer<UInt16>
 
-    @inlinable init(_ base: UnsafeMutablePointer<UInt64>) { self.base = base }
+    @inlinable init(_ base: UnsafeMutablePointer<UInt64>, occupied: UnsafeMutablePointer<UInt16>) {
+        self.base = base
+        self.occupied = occupied
+    }
 
     /// A load that may run while a writer changes the entry.
     @inlinable
-    func sharedLoad(_ slot: Int) -> UInt64 { hv_word_load_relaxed(base + slot) }
+    static func sharedLoad(_ base: UnsafeMutablePointer<UInt64>, _ slot: Int) -> UInt64 { hv_word_load_relaxed(base + slot) }
 
     @inlinable
     subscript(slot: Int) -> UInt64 {
         get { base[slot] }
-        nonmutating set { hv_word_store_relaxed(base + slot, newValue) }
+        nonmutating set {
+            let was = base[slot] != 0, now = newValue != 0
+            if was != now { occupied.pointee = now ? occupied.pointee &+ 1 : occupied.pointee &- 1 }
+            hv_word_store_relaxed(base + slot, newValue)
+        }
     }
+
+    var isEmpty: Bool { occupied.pointee == 0 }
 }
 
 /// What one walk of a table found.
@@ -49,7 +62,7 @@ extension NestedPageTable {
         var level = Format.levels - 1
         while true {
             guard let p = directMap.pointer(hpa) else { return .torn }
-            let e = EntryTable(p.assumingMemoryBound(to: UInt64.self)).sharedLoad(Format.index(g, level: level))
+            let e = EntryTable.sharedLoad(p.assumingMemoryBound(to: UInt64.self), Format.index(g, level: level))
             observe.entryRead(level: level)
             guard Format.isPresent(e) else { return .unmapped }
             if Format.isLeaf(e, level: level) {

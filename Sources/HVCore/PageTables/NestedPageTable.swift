@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// A nested (second-stage) page table in real hardware layout, generic over
 /// its entry format. It owns its table frames (and frees them when dropped or
 /// when they become empty); the data frames its leaves point at belong to
@@ -12,6 +15,10 @@ public final class NestedPageTable<Format: PageTableFormat> {
     public private(set) var tableFrames: Set<UInt64>
     public private(set) var pendingInvalidations: [Invalidation] = []
     let bugs: SeededBugSwitch
+    /// Non-zero entries of each table, indexed by the table frame's number
+    /// in the allocator's window (two bytes per frame of the window, in
+    /// zero-filled memory the system hands out as it is touched).
+    @usableFromInline let occupancy: UnsafeMutablePointer<UInt16>
 
     public convenience init(allocator: any FrameAllocator) throws(PageTableError) {
         try self.init(allocator: allocator, bugs: SeededBugSwitch(nil))
@@ -21,14 +28,23 @@ public final class NestedPageTable<Format: PageTableFormat> {
         self.allocator = allocator
         self.bugs = bugs
         directMap = allocator.directMap
+        let windowFrames = Int(directMap.size / frameSize)
+        guard let counts = calloc(max(windowFrames, 1), MemoryLayout<UInt16>.stride) else {
+            preconditionFailure("no memory for the occupancy counts of a \(windowFrames)-frame window")
+        }
+        occupancy = counts.assumingMemoryBound(to: UInt16.self)
         let root: HostPhysAddr
-        do { root = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
+        do { root = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch {
+            free(occupancy)
+            throw .outOfFrames(error)
+        }
         self.root = root
         tableFrames = [root.raw]
     }
 
     deinit {
         for frame in tableFrames { allocator.free(HostPhysAddr(frame), count: 1) }
+        free(occupancy)
     }
 
     public var rootLevel: Int { Format.levels - 1 }
@@ -47,13 +63,14 @@ public final class NestedPageTable<Format: PageTableFormat> {
         guard let p = directMap.pointer(hpa) else {
             preconditionFailure("table frame \(hex(hpa)) is outside the allocator's window")
         }
-        return EntryTable(p.assumingMemoryBound(to: UInt64.self))
+        return EntryTable(p.assumingMemoryBound(to: UInt64.self), occupied: occupancy + Int((hpa &- directMap.physicalBase) >> 12))
     }
 
     private func newTable() throws(PageTableError) -> UInt64 {
         let hpa: HostPhysAddr
         do { hpa = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
         tableFrames.insert(hpa.raw)
+        table(hpa.raw).occupied.pointee = 0   // a zeroed frame: whatever an earlier table here counted is gone
         return hpa.raw
     }
 
@@ -91,18 +108,14 @@ public final class NestedPageTable<Format: PageTableFormat> {
         return bytes
     }
 
-    /// True when every entry is zero. Entries are OR-ed in fixed blocks the
-    /// compiler turns into vector code, with an early exit per block.
-    private func isEmpty(_ hpa: UInt64) -> Bool {
+    /// True when every entry is zero: the table's occupancy count.
+    private func isEmpty(_ hpa: UInt64) -> Bool { table(hpa).isEmpty }
+
+    /// Non-zero entries counted by reading all of them (the invariant check
+    /// compares this with the occupancy count).
+    private func nonZeroEntries(_ hpa: UInt64) -> Int {
         let t = table(hpa)
-        var block = 0
-        while block < Format.entriesPerTable {
-            var any: UInt64 = 0
-            for i in 0..<32 { any |= t[block + i] }
-            if any != 0 { return false }
-            block += 32
-        }
-        return true
+        return (0..<Format.entriesPerTable).reduce(0) { $0 + (t[$1] != 0 ? 1 : 0) }
     }
 
     /// The first and last slot of the table at `level` (covering guest
@@ -521,7 +534,11 @@ public final class NestedPageTable<Format: PageTableFormat> {
             if !seen.insert(hpa).inserted { problems.append("table \(hex(hpa)) is referenced twice"); return }
             if !tableFrames.contains(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
             if hpa & (frameSize - 1) != 0 { problems.append("table \(hex(hpa)) is not 4 KiB aligned") }
-            if hpa != root.raw && isEmpty(hpa) { problems.append("table \(hex(hpa)) at level \(level) is empty but not freed") }
+            let counted = nonZeroEntries(hpa)
+            if Int(table(hpa).occupied.pointee) != counted {
+                problems.append("table \(hex(hpa)) counts \(table(hpa).occupied.pointee) entries but holds \(counted)")
+            }
+            if hpa != root.raw && counted == 0 { problems.append("table \(hex(hpa)) at level \(level) is empty but not freed") }
             let t = table(hpa)
             let span = Format.span(level: level)
             for slot in 0..<Format.entriesPerTable {
