@@ -56,8 +56,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "CPU mode for a flat binary: real or protected (32-bit flat).")
     var mode = "real"
 
-    @Option(help: "Guest RAM size, e.g. 64M.")
-    var memory = "64M"
+    @Option(help: "Guest RAM size, e.g. 64M (default: 64M for an IMAGE, 256M for --kernel).")
+    var memory: String?
 
     @Flag(help: "Fill guest RAM on first touch instead of up front (for --kernel: RAM above 1 MiB).")
     var lazy = false
@@ -86,7 +86,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         if let kernel {
             guard image == nil else { throw ValidationError("give either --kernel or an IMAGE, not both") }
-            try KernelRun(kernel: kernel, initrd: initrd, cmdline: cmdline, memory: try Self.number(memory), lazy: lazy,
+            try KernelRun(kernel: kernel, initrd: initrd, cmdline: cmdline, memory: try Self.number(memory ?? "256M"), lazy: lazy,
                           hide: hideCpuid, stopAt: stopAt, timeLimit: timeLimit, json: json).run()
             return
         }
@@ -95,7 +95,7 @@ struct RunCommand: ParsableCommand {
             try ConfigRun(path: image).run(lazy: lazy, hide: hideCpuid, stopAt: stopAt, timeLimit: timeLimit, json: json)
             return
         }
-        let ram = try Self.number(memory), lazySize = try Self.number(lazyRegion)
+        let ram = try Self.number(memory ?? "64M"), lazySize = try Self.number(lazyRegion)
         guard ram >= 1 << 20, ram % (2 << 20) == 0 else { throw ValidationError("--memory must be a multiple of 2 MiB, at least 2 MiB") }
         guard lazySize % (2 << 20) == 0, ram + lazySize <= 3 << 30 else { throw ValidationError("--lazy-region must be a multiple of 2 MiB and RAM + region at most 3 GiB") }
         guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
