@@ -293,6 +293,24 @@ struct AddrSpaceTests {
         }
     }
 
+    /// The fault builds its tables before it asks for the page's frame; when
+    /// that frame cannot be had, the tables it built go back (and out of the
+    /// leaf-table index) and the space is as it was.
+    @Test func aFaultWhoseFrameCannotBeHadFreesTheTablesItBuilt() throws {
+        let f = SpaceFixture(frames: 4)   // the root and three tables: no frame left for the page
+        try f.run { space in
+            try space.mapAlloc(GuestPhysAddr(gib), size: 16 * kib4, flags: .readWrite, populate: .lazy)
+            let tables = space.tableFrameCount
+            guard case .violation(.outOfFrames) = space.handlePageFault(GuestPhysAddr(gib + 3 * kib4), access: .read) else {
+                Issue.record("the fault should have run out of frames")
+                return
+            }
+            #expect(space.tableFrameCount == tables)
+            #expect(space.lazyFillCount == 0)
+            #expect(space.translate(GuestPhysAddr(gib + 3 * kib4)) == nil)
+        }
+    }
+
     @Test func clearFreesEverything() throws {
         let f = SpaceFixture()
         let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: f.tracker)
@@ -336,27 +354,60 @@ struct LockFreeTranslateTests {
     /// at the same table slots of another 1 GiB region is mapped, reusing the
     /// freed table frames. The walk must notice and answer from the table as
     /// it is now (unmapped), never with the other page's host address.
-    @Test(arguments: [3, 2, 1, 0])
-    func aWalkThatRacedAWriterIsRetried(level: Int) throws {
+    /// A 4 KiB page takes the two-load path (level 1 is the leaf-table index
+    /// read); a 2 MiB page is walked from the root.
+    @Test(arguments: [(PageSize.size4K, 1), (.size4K, 0), (.size2M, 3), (.size2M, 2), (.size2M, 1)])
+    func aWalkThatRacedAWriterIsRetried(size: PageSize, level: Int) throws {
         let f = SpaceFixture()
         try f.run { space in
-            let page = GuestPhysAddr(gib + 0x1234_5000), twin = GuestPhysAddr(3 * gib + 0x1234_5000)
-            try space.mapLinear(page, to: HostPhysAddr(0x40_0000_0000), size: kib4, flags: .readWrite)
+            let page = GuestPhysAddr(gib + 0x1220_0000), twin = GuestPhysAddr(3 * gib + 0x1220_0000)
+            try space.mapLinear(page, to: HostPhysAddr(0x40_0000_0000), size: size.bytes, flags: .readWrite)
+            #expect(space.translate(page)?.pageSize == size)
             let armed = Mutex(true)
+            let levels = Mutex<[Int]>([])
             space.setPauseInLockFreeWalk { [unowned space] at in
+                levels.withLock { $0.append(at) }
                 guard at == level, armed.withLock({ let a = $0; $0 = false; return a }) else { return }
-                try! space.unmap(page, size: kib4)
-                try! space.mapLinear(twin, to: HostPhysAddr(0x80_0000_0000), size: kib4, flags: .readWrite)
+                try! space.unmap(page, size: size.bytes)
+                try! space.mapLinear(twin, to: HostPhysAddr(0x80_0000_0000), size: size.bytes, flags: .readWrite)
             }
             let answer = space.translate(page)
             space.setPauseInLockFreeWalk(nil)
+            #expect(levels.withLock { $0.first } == (size == .size4K ? 1 : 3), "the walk took the path this case is for")
             #expect(armed.withLock { !$0 }, "the writer ran inside the walk")
             #expect(answer == nil, "the page was unmapped before the walk ended; got \(String(describing: answer))")
             #expect(space.translate(twin)?.hostAddress.raw == 0x80_0000_0000)
-            try space.unmap(twin, size: kib4)
+            try space.unmap(twin, size: size.bytes)
         }
     }
     #endif
+
+    /// The leaf-table index covers the managed range up to its 1 TiB cap,
+    /// from a start that is not 2 MiB aligned; past the cap the full walk
+    /// answers. Each page translates to its own frame, and the invariant
+    /// check (which compares every index slot with the tables) passes after
+    /// every step.
+    @Test func theIndexCoversTheRangeUpToItsCapAndTheWalkTheRest() throws {
+        let f = SpaceFixture()
+        let start: UInt64 = 0x7_0012_3000, size: UInt64 = (2 << 40) + 0x20_0000
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(start), size: size), allocator: f.tracker)
+        let pages: [UInt64] = [start, start + 0x1_d000, (start + (1 << 40)) & ~0xfff - kib4, start + (1 << 40) + 0x40_0000,
+                               start + size - kib4]
+        for (i, page) in pages.enumerated() {
+            try space.mapLinear(GuestPhysAddr(page), to: HostPhysAddr(0x40_0000_0000 + UInt64(i) * kib4), size: kib4, flags: .readWrite)
+            #expect(space.invariantViolations() == [])
+        }
+        for (i, page) in pages.enumerated() {
+            let t = space.translate(GuestPhysAddr(page + 0x18))
+            #expect(t?.hostAddress.raw == 0x40_0000_0000 + UInt64(i) * kib4 + 0x18, "page \(i) at \(String(page, radix: 16))")
+            #expect(space.translate(GuestPhysAddr(page ^ 0x2000)) == nil || pages.contains(page ^ 0x2000))
+        }
+        for page in pages {
+            try space.unmap(GuestPhysAddr(page), size: kib4)
+            #expect(space.invariantViolations() == [])
+            #expect(space.translate(GuestPhysAddr(page)) == nil)
+        }
+    }
 
     /// A reader translates one page while a writer maps and unmaps it and a
     /// page of another 1 GiB region at the same table slots, over and over:

@@ -21,8 +21,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     #endif
     /// The table's root and window, fixed for the space's lifetime, so the
     /// lock-free walk needs nothing from inside the lock.
-    @usableFromInline let tableRootRaw: UInt64
+    // SAFETY: the root frame lives as long as the space; it is only read here.
+    @usableFromInline nonisolated(unsafe) let rootEntries: UnsafeMutablePointer<UInt64>
     @usableFromInline let tableWindow: DirectMap
+    /// The table's index of level-0 tables, for the two-load translate.
+    @usableFromInline let leafIndex: LeafTableIndex.View
 
     @usableFromInline
     struct State: ~Copyable {
@@ -57,7 +60,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             throw .pageTable(.guestAddressOutOfRange(start: range.start, size: range.size, addressBits: Format.guestAddressBits))
         }
         let table: NestedPageTable<Format>
-        do { table = try NestedPageTable<Format>(allocator: allocator, bugs: bugs) } catch { throw .pageTable(error) }
+        do { table = try NestedPageTable<Format>(allocator: allocator, bugs: bugs, indexing: range) } catch { throw .pageTable(error) }
         // Nothing throws from here on (an Atomic initialised before a throw
         // crashes the 6.3 optimizer).
         self.range = range
@@ -66,8 +69,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         self.zeroing = zeroing
         self.bugs = bugs
         tableVersion = Atomic(0)
-        tableRootRaw = table.root.raw
+        rootEntries = table.rootTable
         tableWindow = table.directMap
+        leafIndex = table.leafTables.view
         state = Mutex(State(table: table))
     }
 
@@ -351,22 +355,29 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             }
             guard case .alloc = area.backend else { return .violation(.linearBackend(gpa, area: area)) }
             let page = gpa.alignedDown(to: .size4K)
-            if let present = s.table.query(gpa) {
-                guard bugs.on(.lazyFaultReplacesFrame), present.pageSize == .size4K else {
-                    return .violation(.alreadyPresent(gpa, present))
+            let zero = zeroing == .always
+            func fill() throws(PageTableError) -> NestedPageTable<Format>.PageFill {
+                try s.table.fillPage(gpa, flags: area.flags) { () throws(FrameError) -> HostPhysAddr in
+                    let frame = try allocator.allocateFrame()
+                    if zero { allocator.zero(frame, count: 1) }
+                    return frame
                 }
-                s.table.undoMap(page, size: frameSize)  // the old frame is dropped, not freed
             }
-            let frame: HostPhysAddr
-            do throws(FrameError) { frame = try allocator.allocateFrame() } catch { return .violation(.outOfFrames(gpa, error)) }
-            zeroForGuest(frame, count: 1)
+            var filled: NestedPageTable<Format>.PageFill
             do throws(PageTableError) {
-                try s.table.map(page, to: frame, size: .size4K, flags: area.flags)
+                filled = try fill()
+                if case let .present(present) = filled {
+                    guard bugs.on(.lazyFaultReplacesFrame), present.pageSize == .size4K else {
+                        return .violation(.alreadyPresent(gpa, present))
+                    }
+                    s.table.undoMap(page, size: frameSize)  // the old frame is dropped, not freed
+                    filled = try fill()
+                }
             } catch {
-                allocator.free(frame, count: 1)
                 if case let .outOfFrames(e) = error { return .violation(.outOfFrames(gpa, e)) }
                 preconditionFailure("mapping an absent lazy page failed: \(error)")
             }
+            guard case let .filled(frame) = filled else { preconditionFailure("a lazy page at \(page) was not filled") }
             s.lazyFills += 1
             return .handled(Translation(hostAddress: HostPhysAddr(frame.raw | gpa.pageOffset(in: .size4K)),
                                         flags: area.flags, pageSize: .size4K, leafStart: page))
@@ -383,7 +394,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// at a single instant, exactly what the locked walk would have returned.
     /// Otherwise it walks again under the lock. Table frames a racing writer
     /// frees stay readable: they remain in the allocator's window, which lives
-    /// as long as the allocator this space holds.
+    /// as long as the allocator this space holds. A 4 KiB page whose level-0
+    /// table is in the table's leaf-table index costs two dependent loads
+    /// (index slot, leaf entry); anything else walks from the root.
     @inlinable
     public func translate(_ gpa: GuestPhysAddr) -> Translation? {
         #if DEBUG
@@ -392,11 +405,15 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         return translate(gpa, observe: SilentWalk())
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func translate<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
         let before = tableVersion.load(ordering: .acquiring)
         if before & 1 == 0 {
-            let found = NestedPageTable<Format>.walk(root: tableRootRaw, directMap: tableWindow, gpa.raw, observe: observe)
+            let found = if let leaves = leafIndex.leafTable(gpa.raw) {
+                NestedPageTable<Format>.leafWalk(leafTable: leaves, gpa.raw, observe: observe)
+            } else {
+                NestedPageTable<Format>.walk(rootTable: rootEntries, directMap: tableWindow, gpa.raw, observe: observe)
+            }
             atomicMemoryFence(ordering: .acquiring)
             if tableVersion.load(ordering: .relaxed) == before {
                 switch found {
@@ -406,7 +423,14 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 }
             }
         }
-        return state.withLock { $0.table.query(gpa) }
+        return translateLocked(gpa)
+    }
+
+    /// The walk under the lock, when a writer got in the way (kept out of
+    /// line so the lock-free path stays small).
+    @usableFromInline @inline(never)
+    func translateLocked(_ gpa: GuestPhysAddr) -> Translation? {
+        state.withLock { $0.table.query(gpa) }
     }
 
     /// Runs `body` under the lock as a table writer: readers of the

@@ -20,7 +20,7 @@ public struct DirectMap: @unchecked Sendable {
     @inlinable
     public func pointer(_ hpa: UInt64) -> UnsafeMutableRawPointer? {
         let offset = hpa &- physicalBase
-        return offset < size ? virtualBase + Int(offset) : nil
+        return offset < size ? virtualBase + Int(truncatingIfNeeded: offset) : nil
     }
 
     @inlinable

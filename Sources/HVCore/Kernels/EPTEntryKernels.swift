@@ -29,7 +29,7 @@ public enum EPTBits {
 
 extension Kernels {
     /// The address bits of a leaf at `level`: bits 51:12, 51:21 or 51:30.
-    @inlinable
+    @inlinable @inline(__always)
     public static func eptLeafAddressMask(level: Int) -> UInt64 {
         EPTBits.addressMask & ~((UInt64(1) << UInt64(12 + 9 * level)) - 1)
     }
@@ -51,13 +51,13 @@ extension Kernels {
     }
 
     /// The host address a leaf at `level` maps.
-    @inlinable
+    @inlinable @inline(__always)
     public static func eptLeafAddress<D: BitVectorDomain>(_ entry: D, level: Int) -> D {
         entry & .constant(eptLeafAddressMask(level: level))
     }
 
     /// The MappingFlags raw bits a leaf was encoded with.
-    @inlinable
+    @inlinable @inline(__always)
     public static func eptLeafFlags<D: BitVectorDomain>(_ entry: D) -> D {
         (entry & .constant(EPTBits.permissions))
             | (entry.shiftedRight(by: EPTBits.softwareFlagsShift) & .constant(0b111000))
@@ -71,14 +71,14 @@ extension Kernels {
     }
 
     /// An EPT entry is present when any of R, W, X is set.
-    @inlinable
+    @inlinable @inline(__always)
     public static func eptIsPresent<D: BitVectorDomain>(_ entry: D) -> D.Condition {
         (entry & .constant(EPTBits.permissions)).isNonZero
     }
 
     /// True for a present entry that is a leaf at `level`: always at level 0,
     /// bit 7 at levels 1 and 2, never at level 3.
-    @inlinable
+    @inlinable @inline(__always)
     public static func eptIsLeaf<D: BitVectorDomain>(_ entry: D, level: Int) -> D.Condition {
         switch level {
         case 0: return .constant(true)

@@ -7,7 +7,7 @@ extension Kernels {
     public static let addressBits48 = 48
 
     /// The table index an address selects at `level` (0 = the 4 KiB level).
-    @inlinable
+    @inlinable @inline(__always)
     public static func tableIndex<D: BitVectorDomain>(_ address: D, level: Int) -> D {
         address.shiftedRight(by: pageShift + indexBits * level) & .constant(indexMask)
     }

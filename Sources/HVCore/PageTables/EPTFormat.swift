@@ -10,7 +10,7 @@ public enum EPTFormat: PageTableFormat {
 
     @inlinable public static func leafAllowed(level: Int) -> Bool { level <= 2 }
 
-    @inlinable public static func index(_ gpa: UInt64, level: Int) -> Int {
+    @inlinable @inline(__always) public static func index(_ gpa: UInt64, level: Int) -> Int {
         Int(truncatingIfNeeded: Kernels.tableIndex(gpa, level: level))
     }
 
@@ -22,15 +22,15 @@ public enum EPTFormat: PageTableFormat {
         Kernels.eptEncodeTable(tableHPA: tableHPA)
     }
 
-    @inlinable public static func isPresent(_ entry: UInt64) -> Bool { Kernels.eptIsPresent(entry) }
-    @inlinable public static func isLeaf(_ entry: UInt64, level: Int) -> Bool { Kernels.eptIsLeaf(entry, level: level) }
-    @inlinable public static func leafAddress(_ entry: UInt64, level: Int) -> UInt64 {
+    @inlinable @inline(__always) public static func isPresent(_ entry: UInt64) -> Bool { Kernels.eptIsPresent(entry) }
+    @inlinable @inline(__always) public static func isLeaf(_ entry: UInt64, level: Int) -> Bool { Kernels.eptIsLeaf(entry, level: level) }
+    @inlinable @inline(__always) public static func leafAddress(_ entry: UInt64, level: Int) -> UInt64 {
         Kernels.eptLeafAddress(entry, level: level)
     }
-    @inlinable public static func leafFlags(_ entry: UInt64) -> MappingFlags {
+    @inlinable @inline(__always) public static func leafFlags(_ entry: UInt64) -> MappingFlags {
         MappingFlags(rawValue: Kernels.eptLeafFlags(entry))
     }
-    @inlinable public static func tableAddress(_ entry: UInt64) -> UInt64 { entry & EPTBits.addressMask }
+    @inlinable @inline(__always) public static func tableAddress(_ entry: UInt64) -> UInt64 { entry & EPTBits.addressMask }
     @inlinable public static func leafWellFormed(_ entry: UInt64, level: Int) -> Bool {
         Kernels.eptLeafWellFormed(entry, level: level)
     }

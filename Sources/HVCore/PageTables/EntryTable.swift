@@ -53,16 +53,18 @@ enum WalkResult {
 extension NestedPageTable {
     /// The walk behind `query` and the address space's lock-free translate:
     /// reads only through `directMap`, never traps on what it reads.
+    /// `rootTable` is the root frame's pointer (fixed for the table's life, so
+    /// only the addresses read from entries need the window check).
     /// `observe` runs after each entry is read (debug builds use it to stop a
     /// walk half way through; release builds pass `SilentWalk`).
-    @inlinable
-    static func walk<O: WalkObserver>(root: UInt64, directMap: DirectMap, _ g: UInt64, observe: O) -> WalkResult {
+    @inlinable @inline(__always)
+    static func walk<O: WalkObserver>(rootTable: UnsafeMutablePointer<UInt64>, directMap: DirectMap, _ g: UInt64,
+                                      observe: O) -> WalkResult {
         guard g >> UInt64(Format.guestAddressBits) == 0 else { return .unmapped }
-        var hpa = root
+        var table = rootTable
         var level = Format.levels - 1
         while true {
-            guard let p = directMap.pointer(hpa) else { return .torn }
-            let e = EntryTable.sharedLoad(p.assumingMemoryBound(to: UInt64.self), Format.index(g, level: level))
+            let e = EntryTable.sharedLoad(table, Format.index(g, level: level))
             observe.entryRead(level: level)
             guard Format.isPresent(e) else { return .unmapped }
             if Format.isLeaf(e, level: level) {
@@ -72,10 +74,26 @@ extension NestedPageTable {
                     hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
                     flags: Format.leafFlags(e), pageSize: size, leafStart: GuestPhysAddr(g & ~mask)))
             }
-            guard level > 0 else { return .torn }
-            hpa = Format.tableAddress(e)
+            guard level > 0, let next = directMap.pointer(Format.tableAddress(e)) else { return .torn }
+            table = next.assumingMemoryBound(to: UInt64.self)
             level -= 1
         }
+    }
+}
+
+extension NestedPageTable {
+    /// The lock-free translate's short path: the leaf entry for `g` in the
+    /// level-0 table the leaf-table index gave (the index read stands for the
+    /// entries above, and is reported to `observe` as level 1).
+    @inlinable @inline(__always)
+    static func leafWalk<O: WalkObserver>(leafTable: UnsafeMutablePointer<UInt64>, _ g: UInt64, observe: O) -> WalkResult {
+        observe.entryRead(level: 1)
+        let e = EntryTable.sharedLoad(leafTable, Format.index(g, level: 0))
+        observe.entryRead(level: 0)
+        guard Format.isPresent(e) else { return .unmapped }
+        let mask = PageSize.size4K.bytes - 1
+        return .mapped(Translation(hostAddress: HostPhysAddr(Format.leafAddress(e, level: 0) | (g & mask)),
+                                   flags: Format.leafFlags(e), pageSize: .size4K, leafStart: GuestPhysAddr(g & ~mask)))
     }
 }
 

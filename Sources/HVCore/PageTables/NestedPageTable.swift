@@ -11,6 +11,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
     public let allocator: any FrameAllocator
     @usableFromInline let directMap: DirectMap
     public let root: HostPhysAddr
+    /// The root frame seen through the window.
+    @usableFromInline let rootTable: UnsafeMutablePointer<UInt64>
     /// Every table frame this table owns, the root included.
     public private(set) var tableFrames: Set<UInt64>
     public private(set) var pendingInvalidations: [Invalidation] = []
@@ -19,14 +21,20 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// in the allocator's window (two bytes per frame of the window, in
     /// zero-filled memory the system hands out as it is touched).
     @usableFromInline let occupancy: UnsafeMutablePointer<UInt16>
+    /// The level-0 table of each 2 MiB region of the indexed range.
+    @usableFromInline let leafTables: LeafTableIndex
 
-    public convenience init(allocator: any FrameAllocator) throws(PageTableError) {
-        try self.init(allocator: allocator, bugs: SeededBugSwitch(nil))
+    /// - Parameter indexing: the guest range whose level-0 tables are
+    ///   indexed for two-load lookups (an address space passes its managed
+    ///   range; nil indexes nothing).
+    public convenience init(allocator: any FrameAllocator, indexing: GuestPhysRange? = nil) throws(PageTableError) {
+        try self.init(allocator: allocator, bugs: SeededBugSwitch(nil), indexing: indexing)
     }
 
-    init(allocator: any FrameAllocator, bugs: SeededBugSwitch) throws(PageTableError) {
+    init(allocator: any FrameAllocator, bugs: SeededBugSwitch, indexing: GuestPhysRange? = nil) throws(PageTableError) {
         self.allocator = allocator
         self.bugs = bugs
+        leafTables = LeafTableIndex(range: indexing, regionShift: UInt64(12 + 9))
         directMap = allocator.directMap
         let windowFrames = Int(directMap.size / frameSize)
         guard let counts = calloc(max(windowFrames, 1), MemoryLayout<UInt16>.stride) else {
@@ -39,6 +47,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
             throw .outOfFrames(error)
         }
         self.root = root
+        rootTable = directMap.pointer(root.raw)!.assumingMemoryBound(to: UInt64.self)
         tableFrames = [root.raw]
     }
 
@@ -66,16 +75,21 @@ public final class NestedPageTable<Format: PageTableFormat> {
         return EntryTable(p.assumingMemoryBound(to: UInt64.self), occupied: occupancy + Int((hpa &- directMap.physicalBase) >> 12))
     }
 
-    private func newTable() throws(PageTableError) -> UInt64 {
+    /// A zeroed table frame for `level`, covering the guest addresses from
+    /// `base` (a level-0 table goes into the leaf-table index at once).
+    private func newTable(level: Int, base: UInt64) throws(PageTableError) -> UInt64 {
         let hpa: HostPhysAddr
         do { hpa = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
         tableFrames.insert(hpa.raw)
-        table(hpa.raw).occupied.pointee = 0   // a zeroed frame: whatever an earlier table here counted is gone
+        let t = table(hpa.raw)
+        t.occupied.pointee = 0   // a zeroed frame: whatever an earlier table here counted is gone
+        if level == 0 { leafTables.set(base, t.base) }
         return hpa.raw
     }
 
-    private func freeTable(_ hpa: UInt64) {
+    private func freeTable(_ hpa: UInt64, level: Int, base: UInt64) {
         precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
+        if level == 0 { leafTables.clear(base) }
         _ = PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator)  // dropped at once: frame returned
     }
 
@@ -104,7 +118,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 bytes += freeSubtree(Format.tableAddress(e), level: level - 1, base: g, report: report)
             }
         }
-        freeTable(hpa)
+        freeTable(hpa, level: level, base: base)
         return bytes
     }
 
@@ -243,6 +257,41 @@ public final class NestedPageTable<Format: PageTableFormat> {
         }
     }
 
+    /// What placing one lazily filled 4 KiB page found.
+    public enum PageFill {
+        /// The page now maps this frame, the one `frame` returned.
+        case filled(HostPhysAddr)
+        /// Something already maps the page (a 4 KiB or a huge leaf); no
+        /// frame was asked for.
+        case present(Translation)
+    }
+
+    /// Maps the 4 KiB page holding `gpa` to a frame `frame` supplies, in one
+    /// walk that creates the tables on the way: the fault path's map. If the
+    /// page is already mapped, `frame` is not called and the answer is what
+    /// `gpa` translates to. If `frame` (or a table) cannot be had, the tables
+    /// this call created are freed again and the table is exactly as before.
+    public func fillPage(_ gpa: GuestPhysAddr, flags: MappingFlags,
+                         frame: () throws(FrameError) -> HostPhysAddr) throws(PageTableError) -> PageFill {
+        precondition(gpa.raw >> UInt64(Format.guestAddressBits) == 0, "fillPage needs an address inside the format's range")
+        let page = gpa.raw & ~(frameSize - 1)
+        let t: EntryTable
+        do { t = try walkCreating(page, to: 0) } catch {
+            if case .alreadyMapped = error, let present = query(gpa) { return .present(present) }
+            pruneEmptyTables(along: page)
+            throw error
+        }
+        let slot = Format.index(page, level: 0)
+        if t[slot] != 0, let present = query(gpa) { return .present(present) }
+        let hpa: HostPhysAddr
+        do { hpa = try frame() } catch {
+            pruneEmptyTables(along: page)
+            throw .outOfFrames(error)
+        }
+        t[slot] = Format.encodeLeaf(hpa: hpa.raw, flags: flags, level: 0)
+        return .filled(hpa)
+    }
+
     /// Removes mappings this caller just made and nobody has used, without
     /// recording an invalidation: the undo of a map inside one operation.
     /// `[gpa, gpa + size)` must consist of whole leaves.
@@ -253,6 +302,10 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// The table at `level` on the path of `gpa`, creating missing tables.
     /// Throws `alreadyMapped` when a leaf above `level` covers `gpa`.
     private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> EntryTable {
+        if level == 0, let leaves = leafTables.view.leafTable(gpa) {
+            let frame = (UInt(bitPattern: leaves) &- UInt(bitPattern: directMap.virtualBase)) >> 12
+            return EntryTable(leaves, occupied: occupancy + Int(frame))
+        }
         var hpa = root.raw
         var l = rootLevel
         while l > level {
@@ -260,7 +313,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
             let slot = Format.index(gpa, level: l)
             let e = t[slot]
             if !Format.isPresent(e) {
-                let child = try newTable()
+                let child = try newTable(level: l - 1, base: gpa & ~(Format.span(level: l) - 1))
                 t[slot] = Format.encodeTable(child)
                 hpa = child
             } else if Format.isLeaf(e, level: l) {
@@ -291,7 +344,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         for step in path.reversed() {
             guard isEmpty(step.child) else { break }
             table(step.parent)[step.slot] = 0
-            freeTable(step.child)
+            freeTable(step.child, level: step.level, base: gpa & ~(Format.span(level: step.level + 1) - 1))
         }
     }
 
@@ -324,7 +377,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         } catch {
             for record in undo.reversed() {
                 table(record.parent)[record.slot] = record.oldEntry
-                freeTable(record.newTable)
+                freeTable(record.newTable, level: record.level, base: record.base)
             }
             throw error
         }
@@ -335,6 +388,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
         let slot: Int
         let oldEntry: UInt64
         let newTable: UInt64
+        let level: Int
+        let base: UInt64
     }
 
     /// Makes `boundary` the start of a leaf (or of a hole) by splitting every
@@ -351,7 +406,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
             if Format.isLeaf(e, level: l) {
                 let span = Format.span(level: l)
                 if boundary & (span - 1) == 0 { return }
-                let child = try newTable()
+                let childBase = boundary & ~(span - 1)
+                let child = try newTable(level: l - 1, base: childBase)
                 let childTable = table(child)
                 let base = Format.leafAddress(e, level: l)
                 let flags = Format.leafFlags(e)
@@ -359,7 +415,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 for i in 0..<Format.entriesPerTable {
                     childTable[i] = Format.encodeLeaf(hpa: base + UInt64(i) * childSpan, flags: flags, level: l - 1)
                 }
-                undo.append(SplitRecord(parent: hpa, slot: slot, oldEntry: e, newTable: child))
+                undo.append(SplitRecord(parent: hpa, slot: slot, oldEntry: e, newTable: child, level: l - 1, base: childBase))
                 t[slot] = Format.encodeTable(child)
                 hpa = child
             } else {
@@ -405,7 +461,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 removed += removeRange(in: child, level: level - 1, tableBase: entryStart, start, end, report)
                 if !bugs.on(.emptyTablesNeverFreed), isEmpty(child) {
                     t[slot] = 0
-                    freeTable(child)
+                    freeTable(child, level: level - 1, base: entryStart)
                 }
             }
         }
@@ -480,7 +536,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// What `gpa` maps to, or nil when it is unmapped or out of range.
     @inlinable
     public func query(_ gpa: GuestPhysAddr) -> Translation? {
-        switch Self.walk(root: root.raw, directMap: directMap, gpa.raw, observe: SilentWalk()) {
+        switch Self.walk(rootTable: rootTable, directMap: directMap, gpa.raw, observe: SilentWalk()) {
         case let .mapped(t): return t
         case .unmapped: return nil
         case .torn: preconditionFailure("table entry for \(gpa) points outside the allocator's window")
@@ -530,6 +586,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     public func invariantViolations() -> [String] {
         var problems: [String] = []
         var seen = Set<UInt64>()
+        var indexedLeafTables = 0
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             if !seen.insert(hpa).inserted { problems.append("table \(hex(hpa)) is referenced twice"); return }
             if !tableFrames.contains(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
@@ -539,6 +596,12 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 problems.append("table \(hex(hpa)) counts \(table(hpa).occupied.pointee) entries but holds \(counted)")
             }
             if hpa != root.raw && counted == 0 { problems.append("table \(hex(hpa)) at level \(level) is empty but not freed") }
+            if level == 0, let indexed = leafTables.entry(tableBase) {
+                indexedLeafTables += 1
+                if indexed != UInt64(UInt(bitPattern: table(hpa).base)) {
+                    problems.append("the leaf-table index has \(hex(indexed)) for \(hex(tableBase)), not the level-0 table \(hex(hpa))")
+                }
+            }
             let t = table(hpa)
             let span = Format.span(level: level)
             for slot in 0..<Format.entriesPerTable {
@@ -564,6 +627,9 @@ public final class NestedPageTable<Format: PageTableFormat> {
             }
         }
         visit(root.raw, rootLevel, 0)
+        if indexedLeafTables != leafTables.liveCount {
+            problems.append("the leaf-table index holds \(leafTables.liveCount) tables, the table \(indexedLeafTables) in its range")
+        }
         let leaked = tableFrames.subtracting(seen)
         if !leaked.isEmpty { problems.append("\(leaked.count) owned table frame(s) unreachable: \(leaked.sorted().prefix(4).map(hex))") }
         return problems
