@@ -1,3 +1,4 @@
+import CCoreIntrinsics
 import Synchronization
 
 /// A guest's physical address space: a managed range, ordered areas with
@@ -26,6 +27,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @usableFromInline let tableWindow: DirectMap
     /// The table's index of level-0 tables, for the two-load translate.
     @usableFromInline let leafIndex: LeafTableIndex.View
+    // SAFETY: the table's occupancy counts live as long as the table; only
+    // prefetched from outside the lock, never read or written there.
+    nonisolated(unsafe) let tableOccupancy: UnsafeMutablePointer<UInt16>
 
     @usableFromInline
     struct State: ~Copyable {
@@ -72,6 +76,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         rootEntries = table.rootTable
         tableWindow = table.directMap
         leafIndex = table.leafTables.view
+        tableOccupancy = table.occupancy
         state = Mutex(State(table: table))
     }
 
@@ -343,6 +348,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @_specialize(exported: true, where Format == EPTFormat)
     public func handlePageFault(_ gpa: GuestPhysAddr, access: MappingFlags) -> PageFaultOutcome {
         guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
+        prefetchLeafSlot(gpa)
         return mutate { s -> PageFaultOutcome in
             var found = s.areas.area(containing: gpa.raw)
             if found == nil, bugs.on(.offByOneAtAreaEnd), gpa.raw >= frameSize,
@@ -384,6 +390,19 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         }
     }
 
+    /// Starts loading the cache lines a fault at `gpa` will write (its leaf
+    /// entry and its table's occupancy count) before the fault takes the
+    /// lock, so the miss overlaps the locking and the area lookup. Reads the
+    /// leaf-table index like the lock-free translate; a stale slot only
+    /// prefetches a line of the window, which is harmless.
+    @inline(__always)
+    func prefetchLeafSlot(_ gpa: GuestPhysAddr) {
+        guard let leaves = leafIndex.leafTable(gpa.raw) else { return }
+        hv_prefetch_for_write(leaves + Format.index(gpa.raw, level: 0))
+        let frame = (UInt(bitPattern: leaves) &- UInt(bitPattern: tableWindow.virtualBase)) >> 12
+        if frame < UInt(tableWindow.size >> 12) { hv_prefetch_for_write(tableOccupancy + Int(frame)) }
+    }
+
     // MARK: Queries
 
     /// What `gpa` maps to now, or nil (unmapped, or lazy and not yet present).
@@ -397,7 +416,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// as long as the allocator this space holds. A 4 KiB page whose level-0
     /// table is in the table's leaf-table index costs two dependent loads
     /// (index slot, leaf entry); anything else walks from the root.
-    @inlinable
+    @inlinable @inline(__always)
     public func translate(_ gpa: GuestPhysAddr) -> Translation? {
         #if DEBUG
         if let pause = walkPauseHook.pause.withLock({ $0 }) { return translate(gpa, observe: PausingWalk(pause: pause)) }
@@ -405,15 +424,33 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         return translate(gpa, observe: SilentWalk())
     }
 
+    /// The two-load path, small enough to inline into every caller; the
+    /// rest is out of line.
     @inlinable @inline(__always)
     func translate<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
         let before = tableVersion.load(ordering: .acquiring)
-        if before & 1 == 0 {
-            let found = if let leaves = leafIndex.leafTable(gpa.raw) {
-                NestedPageTable<Format>.leafWalk(leafTable: leaves, gpa.raw, observe: observe)
-            } else {
-                NestedPageTable<Format>.walk(rootTable: rootEntries, directMap: tableWindow, gpa.raw, observe: observe)
+        if before & 1 == 0, let leaves = leafIndex.leafTable(gpa.raw) {
+            let found = NestedPageTable<Format>.leafWalk(leafTable: leaves, gpa.raw, observe: observe)
+            atomicMemoryFence(ordering: .acquiring)
+            if tableVersion.load(ordering: .relaxed) == before {
+                switch found {
+                case let .mapped(t): return t
+                case .unmapped: return nil
+                case .torn: break
+                }
             }
+        }
+        return translateByWalk(gpa, observe: observe)
+    }
+
+    /// The lock-free walk from the root (huge leaves, unmapped regions,
+    /// addresses past the index, or a writer in the way of the short path),
+    /// then the walk under the lock if a writer got in the way of this one.
+    @usableFromInline @inline(never)
+    func translateByWalk<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
+        let before = tableVersion.load(ordering: .acquiring)
+        if before & 1 == 0 {
+            let found = NestedPageTable<Format>.walk(rootTable: rootEntries, directMap: tableWindow, gpa.raw, observe: observe)
             atomicMemoryFence(ordering: .acquiring)
             if tableVersion.load(ordering: .relaxed) == before {
                 switch found {
