@@ -22,6 +22,7 @@ struct AreaMapTests {
             let overlapping = model.filter { $0.start < hi && lo < $0.end }
             if map.areas(overlapping: lo, hi) != overlapping { return "areas(overlapping: \(hex(lo)), \(hex(hi)))" }
             if map.overlapsAny(lo, hi) != !overlapping.isEmpty { return "overlapsAny(\(hex(lo)), \(hex(hi)))" }
+            if map.firstArea(overlapping: lo, hi) != overlapping.first { return "firstArea(overlapping: \(hex(lo)), \(hex(hi)))" }
         }
         return nil
     }

@@ -101,7 +101,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     }
 
     private func checkFree(_ s: borrowing State, _ lo: UInt64, _ hi: UInt64) throws(AddrSpaceError) {
-        var existing = s.areas.areas(overlapping: lo, bugs.on(.adjacentAreasOverlap) ? hi + frameSize : hi).first
+        var existing = s.areas.firstArea(overlapping: lo, bugs.on(.adjacentAreasOverlap) ? hi + frameSize : hi)
         if bugs.on(.overlapMissesContainment) {
             existing = s.areas.area(containing: lo) ?? s.areas.area(containing: hi - 1)
         }

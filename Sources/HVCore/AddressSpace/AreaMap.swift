@@ -69,6 +69,13 @@ struct AreaMap: Sendable {
         return result
     }
 
+    /// The first area that overlaps `[lo, hi)`, without building a list.
+    func firstArea(overlapping lo: UInt64, _ hi: UInt64) -> Area? {
+        if let p = position(atOrBefore: lo), chunks[p.chunk][p.index].end > lo { return chunks[p.chunk][p.index] }
+        guard let next = first(after: lo), next.start < hi else { return nil }
+        return next
+    }
+
     func overlapsAny(_ lo: UInt64, _ hi: UInt64) -> Bool {
         if let p = position(atOrBefore: lo), chunks[p.chunk][p.index].end > lo { return true }
         // The first area starting after lo.

@@ -360,12 +360,41 @@ public final class NestedPageTable<Format: PageTableFormat> {
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64, removed: (Leaf) -> Void = { _ in }) throws(PageTableError) -> UInt64 {
         try checkRange(gpa, size)
         let start = gpa.raw, end = gpa.raw + size
-        if !bugs.on(.partialUnmapDropsHugePage) { try splitEdges(start, end) }
-        let bytes = removeRange(start, end, report: removed)
+        let bytes: UInt64
+        if let inOneTable = unmapInsideOneLeafTable(start, end, report: removed) {
+            bytes = inOneTable
+        } else {
+            if !bugs.on(.partialUnmapDropsHugePage) { try splitEdges(start, end) }
+            bytes = removeRange(start, end, report: removed)
+        }
         if bytes > 0, !bugs.on(.noInvalidationAfterUnmap) {
             pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .unmap))
         }
         return bytes
+    }
+
+    /// The common small unmap: `[start, end)` lies inside one region whose
+    /// level-0 table the index knows, so no huge leaf can straddle it and
+    /// the entries are cleared in that table directly, without a walk from
+    /// the root; the table is freed (and its parents, if they empty too)
+    /// when nothing is left in it. Nil when the range is not such a case.
+    private func unmapInsideOneLeafTable(_ start: UInt64, _ end: UInt64, report: (Leaf) -> Void) -> UInt64? {
+        let regionBase = start & ~(Format.span(level: 1) - 1)
+        guard (end - 1) & ~(Format.span(level: 1) - 1) == regionBase, let entries = leafTables.view.leafTable(start) else {
+            return nil
+        }
+        let frame = (UInt(bitPattern: entries) &- UInt(bitPattern: directMap.virtualBase)) >> 12
+        let t = EntryTable(entries, occupied: occupancy + Int(frame))
+        var removed: UInt64 = 0
+        for slot in Format.index(start, level: 0)...Format.index(end - 1, level: 0) {
+            let e = t[slot]
+            guard Format.isPresent(e) else { continue }
+            t[slot] = 0
+            report(Self.leaf(e, level: 0, gpa: regionBase + UInt64(slot) * frameSize))
+            removed += frameSize
+        }
+        if t.isEmpty, !bugs.on(.emptyTablesNeverFreed) { pruneEmptyTables(along: start) }
+        return removed
     }
 
     /// Splits the huge leaves that straddle `start` or `end`. All or nothing.
