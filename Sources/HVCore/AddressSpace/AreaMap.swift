@@ -26,14 +26,17 @@ struct AreaMap: Sendable {
 
     /// Index in chunk `c` of the first area whose start is > key.
     private func upperBound(_ c: Int, _ key: UInt64) -> Int {
-        chunks[c].withUnsafeBufferPointer { chunk in
-            var lo = 0, hi = chunk.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if chunk[mid].start <= key { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
+        chunks[c].withUnsafeBufferPointer { Self.upperBound($0, key) }
+    }
+
+    @inline(__always)
+    private static func upperBound(_ chunk: UnsafeBufferPointer<Area>, _ key: UInt64) -> Int {
+        var lo = 0, hi = chunk.count
+        while lo < hi {
+            let mid = (lo &+ hi) >> 1
+            if chunk[mid].start <= key { lo = mid &+ 1 } else { hi = mid }
         }
+        return lo
     }
 
     /// Position of the last area starting at or before `key`.
@@ -42,11 +45,17 @@ struct AreaMap: Sendable {
         return (c, upperBound(c, key) - 1)
     }
 
-    /// The area containing `gpa`.
+    /// The area containing `gpa` (the fault path's lookup: one pass over
+    /// each level, no second indexing of the chunk).
     func area(containing gpa: UInt64) -> Area? {
-        guard let p = position(atOrBefore: gpa) else { return nil }
-        let a = chunks[p.chunk][p.index]
-        return a.contains(gpa) ? a : nil
+        guard let c = chunkIndex(atOrBefore: gpa) else { return nil }
+        return chunks.withUnsafeBufferPointer { chunks in
+            chunks[c].withUnsafeBufferPointer { chunk in
+                // The chunk's first start is <= gpa, so the bound is >= 1.
+                let a = chunk[Self.upperBound(chunk, gpa) - 1]
+                return a.contains(gpa) ? a : nil
+            }
+        }
     }
 
     /// Areas that overlap `[lo, hi)`, in order.

@@ -20,19 +20,22 @@ struct FrameBitmap: ~Copyable {
 
     /// Any free frame, or nil.
     mutating func takeOne() -> Int? {
-        var w = hint
-        while w < words.count {
-            let free = ~words[w]
-            if free != 0 {
-                let bit = free.trailingZeroBitCount
-                words[w] |= 1 << UInt64(bit)
-                usedCount += 1
-                hint = w
-                return w * 64 + bit
+        let found: Int? = words.withUnsafeMutableBufferPointer { words in
+            var w = hint
+            while w < words.count {
+                let free = ~words[w]
+                if free != 0 {
+                    let bit = free.trailingZeroBitCount
+                    words[w] |= 1 << UInt64(bit)
+                    hint = w
+                    return w &* 64 &+ bit
+                }
+                w &+= 1
             }
-            w += 1
+            return nil
         }
-        return nil
+        if found != nil { usedCount += 1 }
+        return found
     }
 
     /// Takes `count` free frames, lowest first, a word at a time, and hands

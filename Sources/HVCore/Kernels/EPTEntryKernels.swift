@@ -37,7 +37,7 @@ extension Kernels {
     /// Encodes a leaf mapping `hpa` with MappingFlags `flags` (raw bits) at
     /// `level` (0 = 4 KiB, 1 = 2 MiB, 2 = 1 GiB). Memory type is UC for DEVICE
     /// or UNCACHED and WB otherwise. Callers validate flags and alignment first.
-    @inlinable
+    @inlinable @inline(__always)
     public static func eptEncodeLeaf<D: BitVectorDomain>(hpa: D, flags: D, level: Int) -> D {
         let cacheDisabled = (flags & .constant(MappingFlags.device.rawValue | MappingFlags.uncached.rawValue)).isNonZero
         let memoryType = D.select(cacheDisabled,
