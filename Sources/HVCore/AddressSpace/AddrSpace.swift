@@ -431,16 +431,22 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let before = tableVersion.load(ordering: .acquiring)
         if before & 1 == 0, let leaves = leafIndex.leafTable(gpa.raw) {
             let found = NestedPageTable<Format>.leafWalk(leafTable: leaves, gpa.raw, observe: observe)
-            atomicMemoryFence(ordering: .acquiring)
-            if tableVersion.load(ordering: .relaxed) == before {
-                switch found {
-                case let .mapped(t): return t
-                case .unmapped: return nil
-                case .torn: break
-                }
-            }
+            if let answer = validated(found, since: before) { return answer }
         }
         return translateByWalk(gpa, observe: observe)
+    }
+
+    /// What a lock-free walk found, if no writer was active when it began
+    /// (`before` even) and none has been since; nil when it must be redone.
+    @inlinable @inline(__always)
+    func validated(_ found: WalkResult, since before: UInt64) -> Translation?? {
+        atomicMemoryFence(ordering: .acquiring)
+        guard tableVersion.load(ordering: .relaxed) == before else { return nil }
+        switch found {
+        case let .mapped(t): return .some(t)
+        case .unmapped: return .some(nil)
+        case .torn: return nil
+        }
     }
 
     /// The lock-free walk from the root (huge leaves, unmapped regions,
@@ -451,14 +457,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let before = tableVersion.load(ordering: .acquiring)
         if before & 1 == 0 {
             let found = NestedPageTable<Format>.walk(rootTable: rootEntries, directMap: tableWindow, gpa.raw, observe: observe)
-            atomicMemoryFence(ordering: .acquiring)
-            if tableVersion.load(ordering: .relaxed) == before {
-                switch found {
-                case let .mapped(t): return t
-                case .unmapped: return nil
-                case .torn: break
-                }
-            }
+            if let answer = validated(found, since: before) { return answer }
         }
         return translateLocked(gpa)
     }
