@@ -78,11 +78,18 @@ struct AreaMap: Sendable {
         return result
     }
 
-    /// The first area that overlaps `[lo, hi)`, without building a list.
+    /// The first area that overlaps `[lo, hi)`, without building a list:
+    /// one search (a second one would cost its mispredicted branches again).
     func firstArea(overlapping lo: UInt64, _ hi: UInt64) -> Area? {
-        if let p = position(atOrBefore: lo), chunks[p.chunk][p.index].end > lo { return chunks[p.chunk][p.index] }
-        guard let next = first(after: lo), next.start < hi else { return nil }
-        return next
+        var c = 0, i = 0
+        if let p = position(atOrBefore: lo) {
+            (c, i) = p
+            if chunks[c][i].end > lo { return chunks[c][i] }
+            i += 1
+            if i == chunks[c].count { (c, i) = (c + 1, 0) }
+        }
+        guard c < chunks.count, chunks[c][i].start < hi else { return nil }
+        return chunks[c][i]
     }
 
     func overlapsAny(_ lo: UInt64, _ hi: UInt64) -> Bool {
