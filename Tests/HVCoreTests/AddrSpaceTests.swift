@@ -354,13 +354,15 @@ struct LockFreeTranslateTests {
     /// at the same table slots of another 1 GiB region is mapped, reusing the
     /// freed table frames. The walk must notice and answer from the table as
     /// it is now (unmapped), never with the other page's host address.
-    /// A 4 KiB page takes the two-load path (level 1 is the leaf-table index
-    /// read); a 2 MiB page is walked from the root.
-    @Test(arguments: [(PageSize.size4K, 1), (.size4K, 0), (.size2M, 3), (.size2M, 2), (.size2M, 1)])
+    /// A 4 KiB page takes the two-load path through the level-0 table index
+    /// (reported as level 1), a 2 MiB page the one through the level-1 index
+    /// (reported as level 2), and a 1 GiB page is walked from the root.
+    @Test(arguments: [(PageSize.size4K, 1), (.size4K, 0), (.size2M, 2), (.size2M, 1), (.size1G, 3), (.size1G, 2)])
     func aWalkThatRacedAWriterIsRetried(size: PageSize, level: Int) throws {
         let f = SpaceFixture()
         try f.run { space in
-            let page = GuestPhysAddr(gib + 0x1220_0000), twin = GuestPhysAddr(3 * gib + 0x1220_0000)
+            let offset: UInt64 = size == .size1G ? 0 : 0x1220_0000
+            let page = GuestPhysAddr(4 * gib + offset), twin = GuestPhysAddr(6 * gib + offset)
             try space.mapLinear(page, to: HostPhysAddr(0x40_0000_0000), size: size.bytes, flags: .readWrite)
             #expect(space.translate(page)?.pageSize == size)
             let armed = Mutex(true)
@@ -373,7 +375,7 @@ struct LockFreeTranslateTests {
             }
             let answer = space.translate(page)
             space.setPauseInLockFreeWalk(nil)
-            #expect(levels.withLock { $0.first } == (size == .size4K ? 1 : 3), "the walk took the path this case is for")
+            #expect(levels.withLock { $0.first } == [PageSize.size4K: 1, .size2M: 2, .size1G: 3][size], "the walk took the path this case is for")
             #expect(armed.withLock { !$0 }, "the writer ran inside the walk")
             #expect(answer == nil, "the page was unmapped before the walk ended; got \(String(describing: answer))")
             #expect(space.translate(twin)?.hostAddress.raw == 0x80_0000_0000)
@@ -382,30 +384,40 @@ struct LockFreeTranslateTests {
     }
     #endif
 
-    /// The leaf-table index covers the managed range up to its 1 TiB cap,
-    /// from a start that is not 2 MiB aligned; past the cap the full walk
-    /// answers. Each page translates to its own frame, and the invariant
-    /// check (which compares every index slot with the tables) passes after
-    /// every step.
-    @Test func theIndexCoversTheRangeUpToItsCapAndTheWalkTheRest() throws {
+    /// The table indexes cover the managed range up to their 1 TiB cap, from
+    /// a start that is not 2 MiB aligned; past the cap (where the level-1
+    /// index may still cover the 1 GiB region the level-0 index stops in)
+    /// the longer paths answer. Each page, 4 KiB or 2 MiB, translates to its
+    /// own frame, and the invariant check (which compares every index slot
+    /// with the tables) passes after every step.
+    @Test func theIndexesCoverTheRangeUpToTheirCapAndTheWalkTheRest() throws {
         let f = SpaceFixture()
         let start: UInt64 = 0x7_0012_3000, size: UInt64 = (2 << 40) + 0x20_0000
+        let cap = start + (1 << 40)   // 0x107_0012_3000, inside the 1 GiB region 0x107_0000_0000
         let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(start), size: size), allocator: f.tracker)
-        let pages: [UInt64] = [start, start + 0x1_d000, (start + (1 << 40)) & ~0xfff - kib4, start + (1 << 40) + 0x40_0000,
-                               start + size - kib4]
+        let mib2 = PageSize.size2M.bytes
+        let pages: [(gpa: UInt64, size: UInt64)] = [
+            (start, kib4), (start + 0x1_d000, kib4), (0x8_0000_0000, mib2),          // inside both indexes
+            (cap & ~0xfff - kib4, kib4),                                            // the last indexed 2 MiB region
+            (cap + 0x40_0000, kib4), (0x107_0060_0000, mib2),                       // past the level-0 index only
+            (0x108_0020_0000, mib2), (start + size - kib4, kib4),                   // past both
+        ]
+        let host: (Int) -> UInt64 = { 0x40_0000_0000 + UInt64($0) * mib2 }
         for (i, page) in pages.enumerated() {
-            try space.mapLinear(GuestPhysAddr(page), to: HostPhysAddr(0x40_0000_0000 + UInt64(i) * kib4), size: kib4, flags: .readWrite)
+            try space.mapLinear(GuestPhysAddr(page.gpa), to: HostPhysAddr(host(i)), size: page.size, flags: .readWrite)
+            #expect(space.translate(GuestPhysAddr(page.gpa))?.pageSize.bytes == page.size)
             #expect(space.invariantViolations() == [])
         }
         for (i, page) in pages.enumerated() {
-            let t = space.translate(GuestPhysAddr(page + 0x18))
-            #expect(t?.hostAddress.raw == 0x40_0000_0000 + UInt64(i) * kib4 + 0x18, "page \(i) at \(String(page, radix: 16))")
-            #expect(space.translate(GuestPhysAddr(page ^ 0x2000)) == nil || pages.contains(page ^ 0x2000))
+            let t = space.translate(GuestPhysAddr(page.gpa + page.size - 8))
+            #expect(t?.hostAddress.raw == host(i) + page.size - 8, "page \(i) at \(String(page.gpa, radix: 16))")
+            let beside = page.gpa + page.size
+            #expect(space.translate(GuestPhysAddr(beside)) == nil || pages.contains { $0.gpa == beside })
         }
         for page in pages {
-            try space.unmap(GuestPhysAddr(page), size: kib4)
+            try space.unmap(GuestPhysAddr(page.gpa), size: page.size)
             #expect(space.invariantViolations() == [])
-            #expect(space.translate(GuestPhysAddr(page)) == nil)
+            #expect(space.translate(GuestPhysAddr(page.gpa)) == nil)
         }
     }
 

@@ -25,8 +25,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     // SAFETY: the root frame lives as long as the space; it is only read here.
     @usableFromInline nonisolated(unsafe) let rootEntries: UnsafeMutablePointer<UInt64>
     @usableFromInline let tableWindow: DirectMap
-    /// The table's index of level-0 tables, for the two-load translate.
-    @usableFromInline let leafIndex: LeafTableIndex.View
+    /// The table's indexes of level-0 and level-1 tables, for the two-load
+    /// translate of 4 KiB and 2 MiB pages.
+    @usableFromInline let leafIndex: TableIndex.View
+    @usableFromInline let directoryIndex: TableIndex.View
     // SAFETY: the table's occupancy counts live as long as the table; only
     // prefetched from outside the lock, never read or written there.
     nonisolated(unsafe) let tableOccupancy: UnsafeMutablePointer<UInt16>
@@ -76,6 +78,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         rootEntries = table.rootTable
         tableWindow = table.directMap
         leafIndex = table.leafTables.view
+        directoryIndex = table.directoryTables.view
         tableOccupancy = table.occupancy
         state = Mutex(State(table: table))
     }
@@ -397,7 +400,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// prefetches a line of the window, which is harmless.
     @inline(__always)
     func prefetchLeafSlot(_ gpa: GuestPhysAddr) {
-        guard let leaves = leafIndex.leafTable(gpa.raw) else { return }
+        guard let leaves = leafIndex.table(gpa.raw) else { return }
         hv_prefetch_for_write(leaves + Format.index(gpa.raw, level: 0))
         let frame = (UInt(bitPattern: leaves) &- UInt(bitPattern: tableWindow.virtualBase)) >> 12
         if frame < UInt(tableWindow.size >> 12) { hv_prefetch_for_write(tableOccupancy + Int(frame)) }
@@ -414,8 +417,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Otherwise it walks again under the lock. Table frames a racing writer
     /// frees stay readable: they remain in the allocator's window, which lives
     /// as long as the allocator this space holds. A 4 KiB page whose level-0
-    /// table is in the table's leaf-table index costs two dependent loads
-    /// (index slot, leaf entry); anything else walks from the root.
+    /// table is indexed, or a 2 MiB page whose level-1 table is, costs two
+    /// dependent loads (index slot, leaf entry); anything else walks from
+    /// the root.
     @inlinable @inline(__always)
     public func translate(_ gpa: GuestPhysAddr) -> Translation? {
         #if DEBUG
@@ -429,9 +433,15 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @inlinable @inline(__always)
     func translate<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
         let before = tableVersion.load(ordering: .acquiring)
-        if before & 1 == 0, let leaves = leafIndex.leafTable(gpa.raw) {
-            let found = NestedPageTable<Format>.leafWalk(leafTable: leaves, gpa.raw, observe: observe)
-            if let answer = validated(found, since: before) { return answer }
+        if before & 1 == 0 {
+            let found: WalkResult? = if let leaves = leafIndex.table(gpa.raw) {
+                NestedPageTable<Format>.shortWalk(table: leaves, level: 0, gpa.raw, observe: observe)
+            } else if let directory = directoryIndex.table(gpa.raw) {
+                NestedPageTable<Format>.shortWalk(table: directory, level: 1, gpa.raw, observe: observe)
+            } else {
+                nil
+            }
+            if let found, let answer = validated(found, since: before) { return answer }
         }
         return translateByWalk(gpa, observe: observe)
     }

@@ -82,18 +82,22 @@ extension NestedPageTable {
 }
 
 extension NestedPageTable {
-    /// The lock-free translate's short path: the leaf entry for `g` in the
-    /// level-0 table the leaf-table index gave (the index read stands for the
-    /// entries above, and is reported to `observe` as level 1).
+    /// The lock-free translate's short path: the entry for `g` in the table
+    /// of `level` (0 or 1) a table index gave; the index read stands for the
+    /// entries above and is reported to `observe` as level `level + 1`. A
+    /// table entry where a leaf or nothing was expected (a region the
+    /// level-0 index does not cover, or a writer at work) is `torn`: the
+    /// caller walks from the root.
     @inlinable @inline(__always)
-    static func leafWalk<O: WalkObserver>(leafTable: UnsafeMutablePointer<UInt64>, _ g: UInt64, observe: O) -> WalkResult {
-        observe.entryRead(level: 1)
-        let e = EntryTable.sharedLoad(leafTable, Format.index(g, level: 0))
-        observe.entryRead(level: 0)
+    static func shortWalk<O: WalkObserver>(table: UnsafeMutablePointer<UInt64>, level: Int, _ g: UInt64, observe: O) -> WalkResult {
+        observe.entryRead(level: level + 1)
+        let e = EntryTable.sharedLoad(table, Format.index(g, level: level))
+        observe.entryRead(level: level)
         guard Format.isPresent(e) else { return .unmapped }
-        let mask = PageSize.size4K.bytes - 1
-        return .mapped(Translation(hostAddress: HostPhysAddr(Format.leafAddress(e, level: 0) | (g & mask)),
-                                   flags: Format.leafFlags(e), pageSize: .size4K, leafStart: GuestPhysAddr(g & ~mask)))
+        guard Format.isLeaf(e, level: level), let size = PageSize(level: level) else { return .torn }
+        let mask = size.bytes - 1
+        return .mapped(Translation(hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
+                                   flags: Format.leafFlags(e), pageSize: size, leafStart: GuestPhysAddr(g & ~mask)))
     }
 }
 

@@ -25,11 +25,13 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// zero-filled memory the system hands out as it is touched).
     @usableFromInline let occupancy: UnsafeMutablePointer<UInt16>
     /// The level-0 table of each 2 MiB region of the indexed range.
-    @usableFromInline let leafTables: LeafTableIndex
+    @usableFromInline let leafTables: TableIndex
+    /// The level-1 table of each 1 GiB region of the indexed range.
+    @usableFromInline let directoryTables: TableIndex
 
     /// - Parameter indexing: the guest range whose level-0 tables are
-    ///   indexed for two-load lookups (an address space passes its managed
-    ///   range; nil indexes nothing).
+    ///   and level-1 tables are indexed for two-load lookups (an address
+    ///   space passes its managed range; nil indexes nothing).
     public convenience init(allocator: any FrameAllocator, indexing: GuestPhysRange? = nil) throws(PageTableError) {
         try self.init(allocator: allocator, bugs: SeededBugSwitch(nil), indexing: indexing)
     }
@@ -37,7 +39,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
     init(allocator: any FrameAllocator, bugs: SeededBugSwitch, indexing: GuestPhysRange? = nil) throws(PageTableError) {
         self.allocator = allocator
         self.bugs = bugs
-        leafTables = LeafTableIndex(range: indexing, regionShift: UInt64(12 + 9))
+        leafTables = TableIndex(range: indexing, regionShift: UInt64(12 + 9))
+        directoryTables = TableIndex(range: indexing, regionShift: UInt64(12 + 2 * 9))
         directMap = allocator.directMap
         let windowFrames = Int(directMap.size / frameSize)
         guard let counts = calloc(max(windowFrames, 1), MemoryLayout<UInt16>.stride) else {
@@ -79,20 +82,26 @@ public final class NestedPageTable<Format: PageTableFormat> {
     }
 
     /// A zeroed table frame for `level`, covering the guest addresses from
-    /// `base` (a level-0 table goes into the leaf-table index at once).
+    /// `base` (a level-0 or level-1 table goes into its index at once).
     private func newTable(level: Int, base: UInt64) throws(PageTableError) -> UInt64 {
         let hpa: HostPhysAddr
         do { hpa = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
         tableFrames.insert(hpa.raw)
         let t = table(hpa.raw)
         t.occupied.pointee = 0   // a zeroed frame: whatever an earlier table here counted is gone
-        if level == 0 { leafTables.set(base, t.base) }
+        index(ofLevel: level)?.set(base, t.base)
         return hpa.raw
+    }
+
+    /// The index kept for tables of `level`, if there is one.
+    @inline(__always)
+    private func index(ofLevel level: Int) -> TableIndex? {
+        level == 0 ? leafTables : level == 1 ? directoryTables : nil
     }
 
     private func freeTable(_ hpa: UInt64, level: Int, base: UInt64) {
         precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
-        if level == 0 { leafTables.clear(base) }
+        index(ofLevel: level)?.clear(base)
         _ = PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator)  // dropped at once: frame returned
     }
 
@@ -305,7 +314,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// The table at `level` on the path of `gpa`, creating missing tables.
     /// Throws `alreadyMapped` when a leaf above `level` covers `gpa`.
     private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> EntryTable {
-        if level == 0, let leaves = leafTables.view.leafTable(gpa) {
+        if level == 0, let leaves = leafTables.view.table(gpa) {
             let frame = (UInt(bitPattern: leaves) &- UInt(bitPattern: directMap.virtualBase)) >> 12
             return EntryTable(leaves, occupied: occupancy + Int(frame))
         }
@@ -381,7 +390,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// when nothing is left in it. Nil when the range is not such a case.
     private func unmapInsideOneLeafTable(_ start: UInt64, _ end: UInt64, report: (Leaf) -> Void) -> UInt64? {
         let regionBase = start & ~(Format.span(level: 1) - 1)
-        guard (end - 1) & ~(Format.span(level: 1) - 1) == regionBase, let entries = leafTables.view.leafTable(start) else {
+        guard (end - 1) & ~(Format.span(level: 1) - 1) == regionBase, let entries = leafTables.view.table(start) else {
             return nil
         }
         let frame = (UInt(bitPattern: entries) &- UInt(bitPattern: directMap.virtualBase)) >> 12
@@ -616,7 +625,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     public func invariantViolations() -> [String] {
         var problems: [String] = []
         var seen = Set<UInt64>()
-        var indexedLeafTables = 0
+        var indexedTables = [0, 0]   // tables of levels 0 and 1 inside the indexed range
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             if !seen.insert(hpa).inserted { problems.append("table \(hex(hpa)) is referenced twice"); return }
             if !tableFrames.contains(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
@@ -626,10 +635,10 @@ public final class NestedPageTable<Format: PageTableFormat> {
                 problems.append("table \(hex(hpa)) counts \(table(hpa).occupied.pointee) entries but holds \(counted)")
             }
             if hpa != root.raw && counted == 0 { problems.append("table \(hex(hpa)) at level \(level) is empty but not freed") }
-            if level == 0, let indexed = leafTables.entry(tableBase) {
-                indexedLeafTables += 1
+            if let index = index(ofLevel: level), let indexed = index.entry(tableBase) {
+                indexedTables[level] += 1
                 if indexed != UInt64(UInt(bitPattern: table(hpa).base)) {
-                    problems.append("the leaf-table index has \(hex(indexed)) for \(hex(tableBase)), not the level-0 table \(hex(hpa))")
+                    problems.append("the level-\(level) table index has \(hex(indexed)) for \(hex(tableBase)), not the table \(hex(hpa))")
                 }
             }
             let t = table(hpa)
@@ -657,8 +666,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
             }
         }
         visit(root.raw, rootLevel, 0)
-        if indexedLeafTables != leafTables.liveCount {
-            problems.append("the leaf-table index holds \(leafTables.liveCount) tables, the table \(indexedLeafTables) in its range")
+        for (level, index) in [leafTables, directoryTables].enumerated() where indexedTables[level] != index.liveCount {
+            problems.append("the level-\(level) table index holds \(index.liveCount) tables, the table \(indexedTables[level]) in its range")
         }
         let leaked = tableFrames.subtracting(seen)
         if !leaked.isEmpty { problems.append("\(leaked.count) owned table frame(s) unreachable: \(leaked.sorted().prefix(4).map(hex))") }

@@ -3,30 +3,33 @@ import Glibc
 #endif
 import CCoreIntrinsics
 
-/// For each region one level-0 table covers (2 MiB with 512-entry tables)
-/// of an indexed guest range, the host-virtual address of the level-0 table
-/// that maps it, or 0: the paging-structure cache a processor keeps, kept
+/// For each region one table of a given level covers (2 MiB for level-0
+/// tables, 1 GiB for level-1 tables, with 512-entry tables) of an indexed
+/// guest range, the host-virtual address of the table of that level that
+/// maps it, or 0: the paging-structure caches a processor keeps, kept
 /// exactly by the table's writers instead of guessed by its readers.
 ///
-/// A translate then reads one slot of this array and one leaf entry, two
-/// dependent loads instead of four. Only the page table writes it, under the
-/// address space's lock and with its sequence counter odd, and only for
-/// level-0 tables (a region mapped by a huge leaf, or not at all, has slot
-/// 0 and is answered by the full walk). The table's invariant check
-/// compares every slot with the tables.
+/// With the level-0 index a translate reads one slot and one leaf entry,
+/// two dependent loads instead of four; with the level-1 index a 2 MiB leaf
+/// is one slot and its entry. Only the page table writes the slots, under
+/// the address space's lock and with its sequence counter odd, when it
+/// creates or frees a table of the index's level (a region mapped by a
+/// larger leaf, or not at all, has slot 0 and is answered by a longer
+/// path). The table's invariant check compares every slot with the tables.
 ///
 /// The slots are calloc'd (the system hands out zero pages as they are
-/// touched), 8 bytes per 2 MiB of the indexed range; the range is capped at
-/// `maxIndexedBytes` from the start of the managed range, and addresses past
-/// it take the full walk.
+/// touched), 8 bytes per region of the indexed range; the range is capped
+/// at `maxIndexedBytes` from the start of the managed range, and addresses
+/// past it take the full walk.
 @usableFromInline
-final class LeafTableIndex {
+final class TableIndex {
     /// 1 TiB: 4 MiB of slots at most, only the touched pages of which cost memory.
     static let maxIndexedBytes: UInt64 = 1 << 40
 
     @usableFromInline let view: View
-    /// Non-zero slots (the invariant check compares it with the level-0 tables).
-    private(set) var liveCount = 0
+    /// Non-zero slots (the invariant check compares it with the tables of
+    /// the index's level). Only written under the address space's lock.
+    @exclusivity(unchecked) private(set) var liveCount = 0
 
     /// What a reader needs: where the slots are and which regions they cover.
     @usableFromInline
@@ -44,11 +47,11 @@ final class LeafTableIndex {
             return slots + Int(truncatingIfNeeded: region)
         }
 
-        /// The level-0 table mapping `gpa`'s region, read with a relaxed
-        /// atomic load (a writer may be changing it); nil when there is none
-        /// or `gpa` is outside the index.
+        /// The table mapping `gpa`'s region, read with a relaxed atomic
+        /// load (a writer may be changing it); nil when there is none or
+        /// `gpa` is outside the index.
         @inlinable @inline(__always)
-        func leafTable(_ gpa: UInt64) -> UnsafeMutablePointer<UInt64>? {
+        func table(_ gpa: UInt64) -> UnsafeMutablePointer<UInt64>? {
             guard let slot = slot(gpa) else { return nil }
             return UnsafeMutablePointer(bitPattern: UInt(truncatingIfNeeded: hv_word_load_relaxed(slot)))
         }
@@ -56,7 +59,7 @@ final class LeafTableIndex {
 
     /// - Parameters:
     ///   - range: the guest range to index (nil: index nothing).
-    ///   - regionShift: log2 of the bytes one level-0 table covers.
+    ///   - regionShift: log2 of the bytes one table of the indexed level covers.
     init(range: GuestPhysRange?, regionShift: UInt64) {
         let regionBytes = UInt64(1) << regionShift
         guard let range, range.size > 0 else {
@@ -67,7 +70,7 @@ final class LeafTableIndex {
         let indexedEnd = range.start.raw + min(range.size, Self.maxIndexedBytes)
         let count = (indexedEnd + regionBytes - 1) / regionBytes - first
         guard let memory = calloc(Int(count), MemoryLayout<UInt64>.stride) else {
-            preconditionFailure("no memory for a \(count)-slot leaf-table index")
+            preconditionFailure("no memory for a \(count)-slot table index")
         }
         view = View(slots: memory.assumingMemoryBound(to: UInt64.self), firstRegion: first, regionCount: count, shift: regionShift)
     }
@@ -81,7 +84,7 @@ final class LeafTableIndex {
         hv_word_store_relaxed(slot, UInt64(UInt(bitPattern: pointer)))
     }
 
-    /// The region holding `gpa` has no level-0 table any more.
+    /// The region holding `gpa` has no table of this level any more.
     func clear(_ gpa: UInt64) {
         guard let slot = view.slot(gpa), slot.pointee != 0 else { return }
         liveCount -= 1
