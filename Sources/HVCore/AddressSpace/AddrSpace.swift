@@ -433,15 +433,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @inlinable @inline(__always)
     func translate<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
         let before = tableVersion.load(ordering: .acquiring)
-        if before & 1 == 0 {
-            let found: WalkResult? = if let leaves = leafIndex.table(gpa.raw) {
-                NestedPageTable<Format>.shortWalk(table: leaves, level: 0, gpa.raw, observe: observe)
-            } else if let directory = directoryIndex.table(gpa.raw) {
-                NestedPageTable<Format>.shortWalk(table: directory, level: 1, gpa.raw, observe: observe)
-            } else {
-                nil
-            }
-            if let found, let answer = validated(found, since: before) { return answer }
+        if before & 1 == 0, let leaves = leafIndex.table(gpa.raw) {
+            let found = NestedPageTable<Format>.shortWalk(table: leaves, level: 0, gpa.raw, observe: observe)
+            if let answer = validated(found, since: before) { return answer }
         }
         return translateByWalk(gpa, observe: observe)
     }
@@ -459,12 +453,17 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         }
     }
 
-    /// The lock-free walk from the root (huge leaves, unmapped regions,
-    /// addresses past the index, or a writer in the way of the short path),
-    /// then the walk under the lock if a writer got in the way of this one.
+    /// Everything but an indexed 4 KiB page, out of line: a 2 MiB leaf
+    /// through the level-1 table index, else the lock-free walk from the
+    /// root (1 GiB leaves, holes, addresses past the indexes, or a writer in
+    /// the way), then the walk under the lock if a writer got in the way.
     @usableFromInline @inline(never)
     func translateByWalk<O: WalkObserver>(_ gpa: GuestPhysAddr, observe: O) -> Translation? {
         let before = tableVersion.load(ordering: .acquiring)
+        if before & 1 == 0, leafIndex.table(gpa.raw) == nil, let directory = directoryIndex.table(gpa.raw) {
+            let found = NestedPageTable<Format>.shortWalk(table: directory, level: 1, gpa.raw, observe: observe)
+            if let answer = validated(found, since: before) { return answer }
+        }
         if before & 1 == 0 {
             let found = NestedPageTable<Format>.walk(rootTable: rootEntries, directMap: tableWindow, gpa.raw, observe: observe)
             if let answer = validated(found, since: before) { return answer }
