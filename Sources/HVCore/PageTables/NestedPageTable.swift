@@ -29,9 +29,9 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// The level-1 table of each 1 GiB region of the indexed range.
     @usableFromInline let directoryTables: TableIndex
 
-    /// - Parameter indexing: the guest range whose level-0 tables are
-    ///   and level-1 tables are indexed for two-load lookups (an address
-    ///   space passes its managed range; nil indexes nothing).
+    /// - Parameter indexing: the guest range whose level-0 and level-1
+    ///   tables are indexed for two-load lookups (an address space passes
+    ///   its managed range; nil indexes nothing).
     public convenience init(allocator: any FrameAllocator, indexing: GuestPhysRange? = nil) throws(PageTableError) {
         try self.init(allocator: allocator, bugs: SeededBugSwitch(nil), indexing: indexing)
     }
