@@ -364,11 +364,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             }
             guard case .alloc = area.backend else { return .violation(.linearBackend(gpa, area: area)) }
             let page = gpa.alignedDown(to: .size4K)
-            let zero = zeroing == .always
             func fill() throws(PageTableError) -> NestedPageTable<Format>.PageFill {
                 try s.table.fillPage(gpa, flags: area.flags) { () throws(FrameError) -> HostPhysAddr in
                     let frame = try allocator.allocateFrame()
-                    if zero { allocator.zero(frame, count: 1) }
+                    zeroForGuest(frame, count: 1)
                     return frame
                 }
             }
@@ -402,8 +401,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     func prefetchLeafSlot(_ gpa: GuestPhysAddr) {
         guard let leaves = leafIndex.table(gpa.raw) else { return }
         hv_prefetch_for_write(leaves + Format.index(gpa.raw, level: 0))
-        let frame = (UInt(bitPattern: leaves) &- UInt(bitPattern: tableWindow.virtualBase)) >> 12
-        if frame < UInt(tableWindow.size >> 12) { hv_prefetch_for_write(tableOccupancy + Int(frame)) }
+        hv_prefetch_for_write(tableOccupancy + tableWindow.frameIndex(of: leaves))
     }
 
     // MARK: Queries

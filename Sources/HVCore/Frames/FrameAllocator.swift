@@ -23,6 +23,13 @@ public struct DirectMap: @unchecked Sendable {
         return offset < size ? virtualBase + Int(truncatingIfNeeded: offset) : nil
     }
 
+    /// The number, counted from the window's start, of the frame holding
+    /// `pointer`, which must lie inside the window (no check: hot paths).
+    @inlinable @inline(__always)
+    public func frameIndex(of pointer: UnsafeRawPointer) -> Int {
+        Int(truncatingIfNeeded: (UInt(bitPattern: pointer) &- UInt(bitPattern: virtualBase)) >> 12)
+    }
+
     @inlinable
     public func physical(_ pointer: UnsafeRawPointer) -> UInt64? {
         let offset = UInt64(UInt(bitPattern: pointer - UnsafeRawPointer(virtualBase)))

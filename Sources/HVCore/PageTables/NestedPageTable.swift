@@ -81,6 +81,12 @@ public final class NestedPageTable<Format: PageTableFormat> {
         return EntryTable(p.assumingMemoryBound(to: UInt64.self), occupied: occupancy + Int((hpa &- directMap.physicalBase) >> 12))
     }
 
+    /// The table whose entries start at `entries` (a pointer an index gave).
+    @inline(__always)
+    private func table(at entries: UnsafeMutablePointer<UInt64>) -> EntryTable {
+        EntryTable(entries, occupied: occupancy + directMap.frameIndex(of: entries))
+    }
+
     /// A zeroed table frame for `level`, covering the guest addresses from
     /// `base` (a level-0 or level-1 table goes into its index at once).
     private func newTable(level: Int, base: UInt64) throws(PageTableError) -> UInt64 {
@@ -314,10 +320,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// The table at `level` on the path of `gpa`, creating missing tables.
     /// Throws `alreadyMapped` when a leaf above `level` covers `gpa`.
     private func walkCreating(_ gpa: UInt64, to level: Int) throws(PageTableError) -> EntryTable {
-        if level == 0, let leaves = leafTables.view.table(gpa) {
-            let frame = (UInt(bitPattern: leaves) &- UInt(bitPattern: directMap.virtualBase)) >> 12
-            return EntryTable(leaves, occupied: occupancy + Int(frame))
-        }
+        if level == 0, let leaves = leafTables.view.table(gpa) { return table(at: leaves) }
         var hpa = root.raw
         var l = rootLevel
         while l > level {
@@ -393,8 +396,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         guard (end - 1) & ~(Format.span(level: 1) - 1) == regionBase, let entries = leafTables.view.table(start) else {
             return nil
         }
-        let frame = (UInt(bitPattern: entries) &- UInt(bitPattern: directMap.virtualBase)) >> 12
-        let t = EntryTable(entries, occupied: occupancy + Int(frame))
+        let t = table(at: entries)
         var removed: UInt64 = 0
         for slot in Format.index(start, level: 0)...Format.index(end - 1, level: 0) {
             let e = t[slot]
