@@ -40,11 +40,11 @@ enum RangeTheorems {
                              assumptions: [a.fits(c), b.fits(c), a.contains(x), b.contains(x)], claim: overlap,
                                           cases: [aFirst, aFirst.negated])
             },
-            Theorem("range_overlap_complete", "if rangesOverlap says two ranges overlap, the larger start lies in both",
+            Theorem("range_overlap_complete", "if rangesOverlap says two ranges overlap, overlapWitness (the larger start) lies in both",
                     wrong: "compares the gap with <= (adjacent ranges overlap)") { c, variant in
                 let a = Range65(start: c.bv("a_start"), size: c.bv("a_size")), b = Range65(start: c.bv("b_start"), size: c.bv("b_size"))
                 let overlap = variant == .shipped ? Kernels.rangesOverlap(a.start, a.size, b.start, b.size) : wrongOverlap(a, b)
-                let witness = SymBV.select(a.start.unsignedLessOrEqual(to: b.start), b.start, a.start)
+                let witness = Kernels.overlapWitness(a.start, b.start)
                 return Query(inputs: [("a_start", a.start), ("a_size", a.size), ("b_start", b.start), ("b_size", b.size)],
                              assumptions: [a.fits(c), b.fits(c), overlap], claim: a.contains(witness).and(b.contains(witness)))
             },

@@ -3,7 +3,8 @@ import HVCore
 /// One rule violation, with where it was written and, for overlaps and
 /// sharing, a concrete address that lies in both ranges.
 public struct Finding: Equatable, Sendable {
-    public enum Severity: String, Sendable { case error, warning }
+    /// A note is information (never fails a check, not even with --strict).
+    public enum Severity: String, Sendable { case error, warning, note }
 
     public let rule: Rule
     public let message: String
@@ -34,10 +35,21 @@ public enum Rule: String, CaseIterable, Sendable {
     case sharedHostRange = "HVC014"
     case duplicateDevice = "HVC015"
     case noRAM = "HVC016"
+    case emulatedOverlap = "HVC017"
+    case emulatedOverPassthrough = "HVC018"
+    case emulatedOverDeviceTree = "HVC019"
+    case imagesOverlap = "HVC020"
+    case cpuCount = "HVC021"
+    case mixedPassthrough = "HVC022"
+    case translatedAddress = "HVC023"
+    case resolvedAtBoot = "HVC024"
+    case beyondAddressWidth = "HVC025"
+    case unknownDeviceTreePath = "HVC026"
 
     public var severity: Finding.Severity {
         switch self {
-        case .duplicateDevice, .noRAM: .warning
+        case .duplicateDevice, .noRAM, .emulatedOverDeviceTree, .mixedPassthrough, .translatedAddress, .unknownDeviceTreePath: .warning
+        case .resolvedAtBoot: .note
         default: .error
         }
     }
@@ -60,6 +72,16 @@ public enum Rule: String, CaseIterable, Sendable {
         case .sharedHostRange: "two VMs own the same host range"
         case .duplicateDevice: "a pass-through device is listed twice"
         case .noRAM: "the VM has no RAM region"
+        case .emulatedOverlap: "an emulated device overlaps RAM or another emulated device"
+        case .emulatedOverPassthrough: "an emulated device overlaps an explicit pass-through device or passthrough_addresses window"
+        case .emulatedOverDeviceTree: "an emulated device overlaps a range resolved from the device tree"
+        case .imagesOverlap: "a BIOS, DTB or ramdisk image overlaps the kernel image"
+        case .cpuCount: "cpu_num differs from the number of phys_cpu_ids or phys_cpu_sets"
+        case .mixedPassthrough: "pass-through mixes device-tree paths and explicit ranges; axvisor uses only the kind of the first entry"
+        case .translatedAddress: "a device-tree reg address changes when translated through its buses' ranges (axvisor uses the untranslated one)"
+        case .resolvedAtBoot: "a device-tree pass-through entry is resolved at boot (no device tree given)"
+        case .beyondAddressWidth: "a range lies beyond the architecture's guest-physical address width"
+        case .unknownDeviceTreePath: "a pass-through or excluded path names no node of the device tree"
         }
     }
 }

@@ -21,6 +21,7 @@ struct LinuxBootConfigTests {
         id = 1
         name = "gappy"
         vm_type = 2
+        cpu_num = 1
         [kernel]
         entry_point = 0x100000
         kernel_path = "vmlinux"

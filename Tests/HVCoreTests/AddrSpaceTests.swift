@@ -438,7 +438,11 @@ struct LockFreeTranslateTests {
             // Two real threads (not pool work items, which a busy pool may run
             // one after the other): the writer starts once the reader runs.
             let readerStarted = DispatchSemaphore(value: 0), writerDone = DispatchSemaphore(value: 0)
-            let writer = Thread {
+            // The closure holds the space unowned: a Thread may release its
+            // closure after writerDone is signalled, and a strong reference
+            // there kept the space (and its root frame) alive past the
+            // fixture's leak check now and then.
+            let writer = Thread { [unowned space] in
                 readerStarted.wait()
                 for round in 0..<rounds {
                     do {

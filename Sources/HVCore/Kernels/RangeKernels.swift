@@ -19,6 +19,14 @@ extension Kernels {
         return gap.unsignedLess(than: lowerSize).and(upperSize.isNonZero)
     }
 
+    /// The larger start: an address in both ranges whenever `rangesOverlap`
+    /// holds (`range_overlap_complete` proves it), so an overlap finding
+    /// names a witness without a solver call.
+    @inlinable
+    public static func overlapWitness<D: BitVectorDomain>(_ a: D, _ b: D) -> D {
+        D.select(a.unsignedLessOrEqual(to: b), b, a)
+    }
+
     /// Every address of `[inner, inner + innerSize)` lies in `[outer, outer + outerSize)`.
     /// An empty inner range is contained when its start lies in `[outer, outer + outerSize]`.
     @inlinable

@@ -64,9 +64,22 @@ public enum VMPlanner {
         return merged
     }
 
+    /// The pass-through ranges a VM really gets: its explicit devices, or
+    /// (when the first entry is a device-tree path) the ranges `resolved`
+    /// from the device tree, plus its `passthrough_addresses` windows
+    /// (guest == host).
+    public static func passthroughSources(_ config: VMConfig, resolved: [VMConfig.PassthroughDevice] = []) -> [VMConfig.PassthroughDevice] {
+        let fromTree = config.passthroughDevices.first?.fromDeviceTree ?? false
+        var out = fromTree ? resolved : config.passthroughDevices.filter { !$0.fromDeviceTree }
+        out += config.passthroughAddresses.map {
+            VMConfig.PassthroughDevice(name: "passthrough_addresses[\($0.index)]", gpa: $0.gpa, hpa: $0.gpa, length: $0.length, index: $0.index, line: $0.line)
+        }
+        return out
+    }
+
     /// Every mapping the VM gets: memory regions by their map type, then
-    /// the merged pass-through devices; sorted by guest address.
-    public static func plan(_ config: VMConfig) -> [PlannedMapping] {
+    /// the merged pass-through ranges; sorted by guest address.
+    public static func plan(_ config: VMConfig, resolved: [VMConfig.PassthroughDevice] = []) -> [PlannedMapping] {
         var out: [PlannedMapping] = config.memoryRegions.map { r in
             let backing: PlannedMapping.Backing = switch r.mapType {
             case .alloc: .alloc
@@ -76,7 +89,7 @@ public enum VMPlanner {
             return PlannedMapping(gpa: r.gpa, size: r.size, flags: MappingFlags(rawValue: r.flags), backing: backing,
                                   sources: ["memory_regions[\(r.index)]"])
         }
-        out += passthrough(config.passthroughDevices)
+        out += passthrough(passthroughSources(config, resolved: resolved))
         return out.sorted { $0.gpa < $1.gpa }
     }
 
