@@ -28,14 +28,22 @@ public enum Report {
         let lines = rows.map { row in
             (0..<5).map { row[$0] + String(repeating: " ", count: widths[$0] - row[$0].count) }.joined(separator: "  ") + "  " + row[5]
         }
-        let errors = findings.filter { $0.severity == .error }.count
-        return lines.joined(separator: "\n") + "\n\(errors) error(s), \(findings.count - errors) warning(s) in \(files) file(s)"
+        let errors = findings.filter { $0.severity == .error }.count, notes = findings.filter { $0.severity == .note }.count
+        return lines.joined(separator: "\n") + "\n\(errors) error(s), \(findings.count - errors - notes) warning(s), \(notes) note(s) in \(files) file(s)"
     }
 
     public static func jsonLines(_ findings: [Finding]) -> String {
         findings.map { f in
             "{\"rule\":\(json(f.rule.rawValue)),\"severity\":\(json(f.severity.rawValue)),\"file\":\(json(f.file)),\"line\":\(f.line.map(String.init) ?? "null"),\"entries\":[\(f.entries.map(json).joined(separator: ","))],\"witness\":\(f.witness.map { json(hex($0)) } ?? "null"),\"message\":\(json(f.message))}"
         }.joined(separator: "\n")
+    }
+
+    /// The last line of `--format json`: counts, the overlapping pairs the
+    /// sweeps found, and the architecture each file was checked for.
+    public static func jsonSummary(_ r: Checker.Result, files: Int) -> String {
+        let count = { (s: Finding.Severity) in r.findings.filter { $0.severity == s }.count }
+        let arches = r.architectures.map { "{\"file\":\(json($0.file)),\"arch\":\(json($0.arch.rawValue)),\"reason\":\(json($0.reason))}" }
+        return "{\"summary\":{\"files\":\(files),\"errors\":\(count(.error)),\"warnings\":\(count(.warning)),\"notes\":\(count(.note)),\"overlapping_pairs\":\(r.overlappingPairs),\"architectures\":[\(arches.joined(separator: ","))]}}"
     }
 
     public static func sarif(_ findings: [Finding]) -> String {

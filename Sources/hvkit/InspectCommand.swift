@@ -7,42 +7,72 @@ import HVCore
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print the planned memory map of a VM configuration (and draw it with --svg)."
+        abstract: "Print the planned memory map of VM configurations (and draw them with --svg).",
+        discussion: "Several files are drawn side by side, on one host-physical axis. Exit status 2 on unreadable input."
     )
 
-    @Argument(help: "A VM configuration file.")
-    var file: String
+    @Argument(help: "VM configuration files.")
+    var files: [String]
+
+    @Option(help: "A device tree blob to resolve name-only pass-through against (default: the dtb_path file when it exists).")
+    var dtb: String?
+
+    @Option(help: "x86_64, aarch64 or riscv64 (default: what each configuration shows).")
+    var arch: String?
 
     @Option(help: "Write an SVG picture of the map here.")
     var svg: String?
 
-    func run() throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            FileHandle.standardError.write(Data("hvkit inspect: cannot read \(file)\n".utf8))
-            throw ExitCode(2)
+    func validate() throws {
+        if let arch, Architecture(rawValue: arch) == nil { throw ValidationError("--arch is x86_64, aarch64 or riscv64") }
+    }
+
+    func load() throws(ConfigError) -> [(VMConfig, DeviceTree?)] {
+        var out: [(VMConfig, DeviceTree?)] = []
+        for file in files {
+            let c = try ConfigFiles.config(file)
+            out.append((c, try ConfigFiles.deviceTree(for: c, override: dtb)?.0))
         }
-        let config: VMConfig
-        do { config = try ConfigParser.parse(file: file, text: String(decoding: data, as: UTF8.self)) } catch {
+        return out
+    }
+
+    func run() throws {
+        let loaded: [(VMConfig, DeviceTree?)]
+        do { loaded = try load() } catch {
             FileHandle.standardError.write(Data("hvkit inspect: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        let plan = VMPlanner.plan(config)
-        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
-        print("\(config.name) (id \(config.id)), entry \(hex(config.entryPoint))")
-        print(pad("guest range", 36) + pad("size", 14) + pad("backing", 14) + pad("host range", 36) + pad("flags", 14) + "from")
-        for m in plan {
-            let backing: String = switch m.backing {
-            case .alloc: "alloc"
-            case .identical: "identical"
-            case .reserved: "reserved"
-            case .passthrough: "passthrough"
+        var maps: [MemoryMapSVG.VM] = []
+        for (config, tree) in loaded {
+            let resolved = DeviceTreePassthrough(config: config, tree: tree).devices
+            let plan = VMPlanner.plan(config, resolved: resolved)
+            var checker = Checker()
+            if let tree { checker.deviceTrees[config.file] = tree }
+            checker.architecture = arch.flatMap(Architecture.init(rawValue:))
+            let (a, reason) = checker.architecture(of: config)
+            func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+            print("\(config.name) (id \(config.id)), \(a.rawValue) (\(reason)), entry \(hex(config.entryPoint))")
+            print(pad("guest range", 36) + pad("size", 14) + pad("backing", 14) + pad("host range", 36) + pad("flags", 14) + "from")
+            for m in plan {
+                let backing: String = switch m.backing {
+                case .alloc: "alloc"
+                case .identical: "identical"
+                case .reserved: "reserved"
+                case .passthrough: "passthrough"
+                }
+                let host = m.hostStart.map { "[\(hex($0)), \(hex($0 &+ m.size)))" } ?? "(allocated)"
+                print(pad("[\(hex(m.gpa)), \(hex(m.end)))", 36) + pad(hex(m.size), 14) + pad(backing, 14) + pad(host, 36)
+                    + pad(m.flags.description, 14) + m.sources.joined(separator: ", "))
             }
-            let host = m.hostStart.map { "[\(hex($0)), \(hex($0 &+ m.size)))" } ?? "(allocated)"
-            print(pad("[\(hex(m.gpa)), \(hex(m.end)))", 36) + pad(hex(m.size), 14) + pad(backing, 14) + pad(host, 36)
-                + pad(m.flags.description, 14) + m.sources.joined(separator: ", "))
+            for e in config.emuDevices {
+                print(pad("[\(hex(e.gpa)), \(hex(e.gpa &+ e.length)))", 36) + pad(hex(e.length), 14) + pad("emulated", 14) + pad("(traps)", 36)
+                    + pad("", 14) + "emu_devices[\(e.index)] \(e.name) (\(e.type))")
+            }
+            print("")
+            maps.append(.init(config: config, plan: plan, fromDeviceTree: Set(resolved.map(\.name))))
         }
         if let svg {
-            try MemoryMapSVG.render(plan, title: config.name).write(toFile: svg, atomically: true, encoding: .utf8)
+            try MemoryMapSVG.render(maps).write(toFile: svg, atomically: true, encoding: .utf8)
             print("wrote \(svg)")
         }
     }
