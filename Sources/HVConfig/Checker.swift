@@ -58,7 +58,7 @@ public struct Checker {
             }
             spans.append(.init(start: r.gpa, size: r.size, kind: .ram, name: name, line: r.line))
         }
-        if c.memoryRegions.isEmpty { out.append(finding(.noRAM, c, "no memory_regions: the VM has no RAM", [], line: nil)) }
+        if c.memoryRegions.isEmpty { out.append(finding(.noRAM, c, "no memory_regions: the VM has no RAM", ["kernel.memory_regions"], line: c.lines["kernel.memory_regions"])) }
 
         for (key, list) in [("phys_cpu_ids", c.physCpuIds), ("phys_cpu_sets", c.physCpuSets)] {
             if let list, UInt64(list.count) != c.cpuNum {

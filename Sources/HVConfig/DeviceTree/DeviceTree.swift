@@ -37,6 +37,14 @@ public struct DeviceTree: Sendable {
         public let size: UInt64
         /// "reg", or "ranges" for a PCIe host bridge's windows.
         public let source: String
+
+        public init(path: String, address: UInt64, translated: UInt64?, size: UInt64, source: String) {
+            self.path = path
+            self.address = address
+            self.translated = translated
+            self.size = size
+            self.source = source
+        }
     }
 
     public let root: Node
