@@ -103,6 +103,14 @@ public struct ConfigParser {
         return try array(node, path, required: false, line: nil).enumerated().map { (i, v) throws(ConfigError) in try integer(v, "\(path)[\(i)]", line: v.line) }
     }
 
+    /// The keys each table of the format takes (`shared` is HVKit's own).
+    public static let knownKeys: [String: Set<String>] = [
+        "base": ["id", "name", "vm_type", "cpu_num", "phys_cpu_ids", "phys_cpu_sets"],
+        "kernel": ["entry_point", "kernel_path", "kernel_load_addr", "bios_path", "bios_load_addr", "dtb_path", "dtb_load_addr",
+                   "ramdisk_path", "ramdisk_load_addr", "image_location", "cmdline", "disk_path", "memory_regions"],
+        "devices": ["emu_devices", "passthrough_devices", "passthrough_addresses", "excluded_devices", "interrupt_mode", "shared"],
+    ]
+
     /// Parses one VM configuration.
     public static func parse(file: String, text: String) throws(ConfigError) -> VMConfig {
         try parse(file: file, bytes: Array(text.utf8))
@@ -120,14 +128,9 @@ public struct ConfigParser {
         for k in root.keys where !sections.contains(k) {
             throw p.fail(k, "unknown key; a configuration has the tables [base], [kernel] and [devices]", line: root.entry(k)!.keyPosition.line)
         }
-        let base = try p.table(root, "base", "base", required: true, known: ["id", "name", "vm_type", "cpu_num", "phys_cpu_ids", "phys_cpu_sets"], line: nil)!
-        let kernel = try p.table(root, "kernel", "kernel", required: true, known: [
-            "entry_point", "kernel_path", "kernel_load_addr", "bios_path", "bios_load_addr", "dtb_path", "dtb_load_addr",
-            "ramdisk_path", "ramdisk_load_addr", "image_location", "cmdline", "disk_path", "memory_regions",
-        ], line: nil)!
-        let devices = try p.table(root, "devices", "devices", required: true, known: [
-            "emu_devices", "passthrough_devices", "passthrough_addresses", "excluded_devices", "interrupt_mode", "shared",
-        ], line: nil)!
+        let base = try p.table(root, "base", "base", required: true, known: knownKeys["base"]!, line: nil)!
+        let kernel = try p.table(root, "kernel", "kernel", required: true, known: knownKeys["kernel"]!, line: nil)!
+        let devices = try p.table(root, "devices", "devices", required: true, known: knownKeys["devices"]!, line: nil)!
         let baseLine = root["base"]!.line, kernelLine = root["kernel"]!.line, devicesLine = root["devices"]!.line
 
         var c = VMConfig(file: file)

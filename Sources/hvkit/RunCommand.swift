@@ -75,7 +75,7 @@ struct RunCommand: ParsableCommand {
         let t = text.lowercased().replacingOccurrences(of: "_", with: "")
         let units: [(String, UInt64)] = [("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30)]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
-            guard let v = UInt64(t.dropLast()) else { break }
+            guard let v = UInt64(t.dropLast()), !v.multipliedReportingOverflow(by: scale).overflow else { break }
             return v * scale
         }
         if t.hasPrefix("0x"), let v = UInt64(t.dropFirst(2), radix: 16) { return v }
