@@ -7,14 +7,15 @@ import HVCore
 struct CheckBenchmark {
     static func generate(regions: Int, devices: Int) -> String {
         var rng = SplitMix64(seed: 0xA5A5_0007)
-        var lines = ["[base]", "id = 1", "name = \"generated\"", "", "[kernel]", "entry_point = 0x1000", "kernel_load_addr = 0x1000", "memory_regions = ["]
+        var lines = ["[base]", "id = 1", "name = \"generated\"", "vm_type = 1", "cpu_num = 1", "", "[kernel]", "entry_point = 0x1000",
+                     "kernel_path = \"kernel.bin\"", "kernel_load_addr = 0x1000", "memory_regions = ["]
         for i in 0..<regions {
             // Every region 64 KiB apart; every 1,000th overlaps its neighbour (nine pairs).
             let gpa = UInt64(i) * 0x1_0000
             let size: UInt64 = i % 1000 == 999 ? 0x2_0000 : 0x8000 + (rng.below(8) << 12)
             lines.append("    [\(hex(gpa)), \(hex(size)), 0x7, 0],")
         }
-        lines += ["]", "", "[devices]", "passthrough_devices = ["]
+        lines += ["]", "", "[devices]", "emu_devices = []", "passthrough_devices = ["]
         for i in 0..<devices {
             let gpa = 0x10_0000_0000 + UInt64(i) * 0x2000
             lines.append("    [\"dev\(i)\", \(hex(gpa)), \(hex(gpa)), 0x1000, \(i % 64)],")
