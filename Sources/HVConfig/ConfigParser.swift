@@ -55,10 +55,12 @@ public struct ConfigParser {
         return t
     }
 
-    func integer(_ node: TOMLNode?, _ path: String, line: Int?) throws(ConfigError) -> UInt64 {
-        guard let node else { throw fail(path, "missing", line: line) }
-        guard let i = node.integer else { throw fail(path, "expected an integer, found \(node.value.typeName)", line: node.line) }
-        guard i >= 0 else { throw fail(path, "negative value \(i) where an address, size or count is expected", line: node.line) }
+    /// The key path is built only for a message (a table of 10,000 rows
+    /// would otherwise format 40,000 paths it never prints).
+    func integer(_ node: TOMLNode?, _ path: @autoclosure () -> String, line: Int?) throws(ConfigError) -> UInt64 {
+        guard let node else { throw fail(path(), "missing", line: line) }
+        guard let i = node.integer else { throw fail(path(), "expected an integer, found \(node.value.typeName)", line: node.line) }
+        guard i >= 0 else { throw fail(path(), "negative value \(i) where an address, size or count is expected", line: node.line) }
         return UInt64(i)
     }
 
@@ -67,9 +69,9 @@ public struct ConfigParser {
         return try integer(node, path, line: nil)
     }
 
-    func string(_ node: TOMLNode?, _ path: String, line: Int?) throws(ConfigError) -> String {
-        guard let node else { throw fail(path, "missing", line: line) }
-        guard let s = node.string else { throw fail(path, "expected a string, found \(node.value.typeName)", line: node.line) }
+    func string(_ node: TOMLNode?, _ path: @autoclosure () -> String, line: Int?) throws(ConfigError) -> String {
+        guard let node else { throw fail(path(), "missing", line: line) }
+        guard let s = node.string else { throw fail(path(), "expected a string, found \(node.value.typeName)", line: node.line) }
         return s
     }
 
@@ -171,13 +173,13 @@ public struct ConfigParser {
             throw p.fail("kernel.image_location", "\"\(l)\" is not \"fs\" or \"memory\"", line: kernel["image_location"]?.line)
         }
         for (i, r, line) in try p.rows(kernel["memory_regions"], "kernel.memory_regions", required: true, line: kernelLine, counts: 4...4, shape: "[gpa, size, flags, map_type]") {
-            let path = "kernel.memory_regions[\(i)]"
-            let mapType = try p.integer(r[3], "\(path)[3]", line: line)
+            func path() -> String { "kernel.memory_regions[\(i)]" }
+            let mapType = try p.integer(r[3], "\(path())[3]", line: line)
             guard let mt = VMConfig.MapType(rawValue: Int(clamping: mapType)) else {
-                throw p.fail("\(path)[3]", "map_type \(mapType) is not 0 (MapAlloc), 1 (MapIdentical) or 2 (MapReserved)", line: line)
+                throw p.fail("\(path())[3]", "map_type \(mapType) is not 0 (MapAlloc), 1 (MapIdentical) or 2 (MapReserved)", line: line)
             }
-            c.memoryRegions.append(.init(gpa: try p.integer(r[0], "\(path)[0]", line: line), size: try p.integer(r[1], "\(path)[1]", line: line),
-                                         flags: try p.integer(r[2], "\(path)[2]", line: line), mapType: mt, index: i, line: line))
+            c.memoryRegions.append(.init(gpa: try p.integer(r[0], "\(path())[0]", line: line), size: try p.integer(r[1], "\(path())[1]", line: line),
+                                         flags: try p.integer(r[2], "\(path())[2]", line: line), mapType: mt, index: i, line: line))
         }
 
         if let mode = try p.optionalString(devices["interrupt_mode"], "devices.interrupt_mode") {
@@ -188,9 +190,8 @@ public struct ConfigParser {
         }
         for (i, d, line) in try p.rows(devices["passthrough_devices"], "devices.passthrough_devices", required: true, line: devicesLine,
                                        counts: 1...5, shape: "[name, base_gpa, base_hpa, length, irq_id] (fields after the name default to 0)") {
-            let path = "devices.passthrough_devices[\(i)]"
-            func field(_ k: Int) throws(ConfigError) -> UInt64 { k < d.count ? try p.integer(d[k], "\(path)[\(k)]", line: line) : 0 }
-            c.passthroughDevices.append(.init(name: try p.string(d[0], "\(path)[0]", line: line), gpa: try field(1), hpa: try field(2),
+            func field(_ k: Int) throws(ConfigError) -> UInt64 { k < d.count ? try p.integer(d[k], "devices.passthrough_devices[\(i)][\(k)]", line: line) : 0 }
+            c.passthroughDevices.append(.init(name: try p.string(d[0], "devices.passthrough_devices[\(i)][0]", line: line), gpa: try field(1), hpa: try field(2),
                                               length: try field(3), irq: try field(4), index: i, line: line))
         }
         for (i, d, line) in try p.rows(devices["emu_devices"], "devices.emu_devices", required: true, line: devicesLine,

@@ -116,3 +116,35 @@ struct TOMLReaderTests {
         #expect(error("a = 1\r\nb = 2\r\n") == nil, "CRLF line endings")
     }
 }
+
+@Suite("Configuration reader under mutation")
+struct ConfigMutationTests {
+    /// 5,000 byte-level mutants of every fixture go through the whole
+    /// path `hvkit check` takes (TOML, format, every rule): each is read or
+    /// refused with a ConfigError, and nothing traps.
+    @Test func mutantsAreReadOrRefusedNeverACrash() throws {
+        var gen = TOMLDocumentGenerator(seed: 0xBAD_C0F)
+        var seeds: [[UInt8]] = []
+        for sub in ["good", "bad"] {
+            for name in try FileManager.default.contentsOfDirectory(atPath: Fixtures.dir.appendingPathComponent(sub).path) where name.hasSuffix(".toml") {
+                let bytes = [UInt8](try Data(contentsOf: Fixtures.dir.appendingPathComponent("\(sub)/\(name)")))
+                // Readable ones only: mutants of unreadable files are mostly unreadable too.
+                if (try? ConfigParser.parse(file: name, bytes: bytes)) != nil { seeds.append(bytes) }
+            }
+        }
+        var read = 0, refused = 0
+        for _ in 0..<5000 {
+            let doc = gen.mutate(gen.pick(seeds))
+            do {
+                let c = try ConfigParser.parse(file: "mutant.toml", bytes: doc)
+                _ = Checker().evaluate([c])
+                read += 1
+            } catch {
+                #expect(!error.description.isEmpty)
+                refused += 1
+            }
+        }
+        print("configuration mutants: \(read) read and checked, \(refused) refused with a ConfigError")
+        #expect(seeds.count > 30 && read > 300 && refused > 300)
+    }
+}

@@ -84,10 +84,10 @@ public enum TOMLParser {
             s.i += array ? 2 : 1
             s.skipSpaces()
             let key = try s.key()
-            let close = array ? "]]" : "]"
+            let close: StaticString = array ? "]]" : "]"
             guard s.starts(with: close) else { throw s.error("expected '\(close)' to end the \(array ? "array of tables" : "table") header") }
             let table = array ? try root.appendTable(key) : try root.defineTable(key)
-            s.i += close.utf8.count
+            s.i += close.utf8CodeUnitCount
             return table
         }
 
@@ -124,9 +124,9 @@ public enum TOMLParser {
             }
             if let d = try s.dateTime() { return TOMLNode(.dateTime(d), at: at) }
             if let n = try s.number() { return TOMLNode(n, at: at) }
-            for (word, v) in [("inf", Double.infinity), ("nan", Double.nan), ("+inf", .infinity), ("-inf", -.infinity), ("+nan", .nan), ("-nan", -Double.nan)]
-            where s.starts(with: word) {
-                s.i += word.utf8.count
+            let specials: [(StaticString, Double)] = [("inf", .infinity), ("nan", .nan), ("+inf", .infinity), ("-inf", -.infinity), ("+nan", .nan), ("-nan", -Double.nan)]
+            for (word, v) in specials where s.starts(with: word) {
+                s.i += word.utf8CodeUnitCount
                 return TOMLNode(.float(v), at: at)
             }
             throw s.error("\(s.describe(b)) does not start a value")

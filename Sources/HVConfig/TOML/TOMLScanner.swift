@@ -22,9 +22,12 @@ struct TOMLScanner {
     var atEnd: Bool { i >= bytes.count }
     var current: UInt8? { i < bytes.count ? bytes[i] : nil }
     func peek(_ k: Int) -> UInt8? { i + k < bytes.count ? bytes[i + k] : nil }
-    func starts(with s: String) -> Bool {
-        let u = Array(s.utf8)
-        return i + u.count <= bytes.count && bytes[i..<(i + u.count)].elementsEqual(u)
+    func starts(with s: StaticString) -> Bool {
+        // SAFETY: a StaticString's UTF-8 buffer is valid for its whole length, for the program's lifetime.
+        let u = UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount)
+        guard i + u.count <= bytes.count else { return false }
+        for k in 0..<u.count where bytes[i + k] != u[k] { return false }
+        return true
     }
 
     func position(_ offset: Int) -> TOMLPosition {

@@ -37,7 +37,7 @@ public struct TOMLDateTime: Equatable, Hashable, Sendable {
 
 /// One parsed TOML value. Tables and arrays hold nodes, so every value in
 /// a document knows where it was written.
-public indirect enum TOMLValue: Equatable, Sendable {
+public enum TOMLValue: Equatable, Sendable {
     case string(String)
     case integer(Int64)
     case float(Double)
