@@ -7,13 +7,14 @@ let mib2: UInt64 = 0x20_0000
 let kib4: UInt64 = 0x1000
 
 /// A table over a tracking allocator, and the checks every test ends with.
-final class TableFixture {
+/// A bare page table of any format over a tracking allocator.
+final class FormatTableFixture<Format: PageTableFormat> {
     let tracker: TrackingAllocator
-    let table: EPTPageTable
+    let table: NestedPageTable<Format>
 
     init(capacityFrames: Int = 4096) throws {
         tracker = TrackingAllocator(HeapFramePool(capacity: UInt64(capacityFrames) * frameSize))
-        table = try EPTPageTable(allocator: tracker)
+        table = try NestedPageTable<Format>(allocator: tracker)
     }
 
     /// Table frames are the only frames a bare page table owns.
@@ -24,6 +25,8 @@ final class TableFixture {
 
     var model: IntervalModel { IntervalModel.from(leaves: table.leaves) }
 }
+
+typealias TableFixture = FormatTableFixture<EPTFormat>
 
 @Suite("EPT page table")
 struct PageTableTests {

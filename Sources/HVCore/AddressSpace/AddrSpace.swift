@@ -499,7 +499,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public var lazyFillCount: Int { state.withLock { $0.lazyFills } }
     public var tableFrameCount: Int { withTable { $0.tableFrameCount } }
     /// Host addresses of every page-table frame of this space.
-    public var tableFrameSet: Set<UInt64> { withTable { $0.tableFrames } }
+    public var tableFrameSet: Set<UInt64> {
+        withTable { t in t.tableFrames.union((1..<max(Format.rootFrames, 1)).map { t.root.raw + UInt64($0) * frameSize }) }
+    }
     public var leaves: [Leaf] { withTable { $0.leaves } }
     public func takePendingInvalidations() -> [Invalidation] { withTable { $0.takePendingInvalidations() } }
     public var pendingInvalidations: [Invalidation] { withTable { $0.pendingInvalidations } }
@@ -510,6 +512,14 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
 
 extension AddrSpace where Format == EPTFormat {
     public func eptPointer(accessedDirty: Bool = false) -> UInt64 { withTable { $0.eptPointer(accessedDirty: accessedDirty) } }
+}
+
+extension AddrSpace where Format: Stage2Layout {
+    public func vttbr(vmid: UInt16) -> UInt64 { withTable { $0.vttbr(vmid: vmid) } }
+}
+
+extension AddrSpace where Format: RISCVGStageLayout {
+    public func hgatp(vmid: UInt16) -> UInt64 { withTable { $0.hgatp(vmid: vmid) } }
 }
 
 public typealias EPTAddrSpace = AddrSpace<EPTFormat>

@@ -37,4 +37,14 @@ extension Kernels {
             | (l0 & m).shiftedLeft(by: pageShift)
             | (offset & .constant(0xFFF))
     }
+
+    /// The index into a root table of `2^rootBits` entries at `level`: a
+    /// concatenated AArch64 root (1024 entries for a 40-bit IPA from level
+    /// 1) or a RISC-V x4 root (2048 entries) takes more address bits than
+    /// a 512-entry table. Upstream indexed the Sv39x4 root with 9 bits and
+    /// lost GPA bits 40:39.
+    @inlinable @inline(__always)
+    public static func rootIndex<D: BitVectorDomain>(_ address: D, level: Int, rootBits: Int) -> D {
+        address.shiftedRight(by: pageShift + indexBits * level) & .constant((UInt64(1) << UInt64(rootBits)) - 1)
+    }
 }

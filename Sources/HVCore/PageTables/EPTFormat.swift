@@ -4,6 +4,7 @@
 public enum EPTFormat: PageTableFormat {
     public static let name = "x86-64 EPT (4-level)"
     public static let levels = 4
+    public static let rootEntries = 512
     public static let guestAddressBits = 48
     public static let hostAddressBits = 52
     public static let invalidationName = "INVEPT"
@@ -36,10 +37,5 @@ public enum EPTFormat: PageTableFormat {
     }
     @inlinable public static func tableWellFormed(_ entry: UInt64) -> Bool { Kernels.eptTableWellFormed(entry) }
 
-    public static func validate(_ flags: MappingFlags) throws(PageTableError) {
-        let unknown = flags.subtracting(.all)
-        if !unknown.isEmpty { throw .unknownFlags(flags) }
-        if flags.isWriteWithoutRead { throw .writeWithoutRead(flags) }
-        if flags.grantsNoAccess { throw .noAccess(flags) }
-    }
+    public static func validate(_ flags: MappingFlags) throws(PageTableError) { try validateCommon(flags) }
 }

@@ -10,8 +10,9 @@ extension NestedPageTable {
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             if !seen.insert(hpa).inserted { problems.append("table \(hex(hpa)) is referenced twice"); return }
             if !tableFrames.contains(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
-            if hpa & (frameSize - 1) != 0 { problems.append("table \(hex(hpa)) is not 4 KiB aligned") }
-            let counted = nonZeroEntries(hpa)
+            let alignment = hpa == root.raw ? Format.rootBytes : frameSize
+            if hpa & (alignment - 1) != 0 { problems.append("table \(hex(hpa)) is not aligned to \(hex(alignment))") }
+            let counted = nonZeroEntries(hpa, level: level)
             if Int(table(hpa).occupied.pointee) != counted {
                 problems.append("table \(hex(hpa)) counts \(table(hpa).occupied.pointee) entries but holds \(counted)")
             }
@@ -24,7 +25,7 @@ extension NestedPageTable {
             }
             let t = table(hpa)
             let span = Format.span(level: level)
-            for slot in 0..<Format.entriesPerTable {
+            for slot in 0..<Format.entries(level: level) {
                 let e = t[slot]
                 if e == 0 { continue }
                 let g = tableBase + UInt64(slot) * span

@@ -152,7 +152,7 @@ extension NestedPageTable {
     func mappedBytes(in hpa: UInt64, level: Int) -> UInt64 {
         let t = table(hpa)
         var total: UInt64 = 0
-        for i in 0..<Format.entriesPerTable {
+        for i in 0..<Format.entries(level: level) {
             let e = t[i]
             guard Format.isPresent(e) else { continue }
             total += Format.isLeaf(e, level: level) ? Format.span(level: level) : mappedBytes(in: Format.tableAddress(e), level: level - 1)

@@ -48,7 +48,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         }
         occupancy = counts.assumingMemoryBound(to: UInt16.self)
         let root: HostPhysAddr
-        do { root = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch {
+        do { root = try Self.allocateRoot(allocator) } catch {
             free(occupancy)
             throw .outOfFrames(error)
         }
@@ -57,13 +57,24 @@ public final class NestedPageTable<Format: PageTableFormat> {
         tableFrames = [root.raw]
     }
 
+    /// A zeroed root: one frame, or `rootFrames` contiguous frames aligned
+    /// to the root's size (a 16 KiB Sv39x4 root on a 16 KiB boundary).
+    static func allocateRoot(_ allocator: any FrameAllocator) throws(FrameError) -> HostPhysAddr {
+        if Format.rootFrames == 1 { return try PhysFrame.zeroed(allocator: allocator).intoRaw() }
+        let root = try allocator.allocateContiguous(count: Format.rootFrames, alignment: Format.rootBytes)
+        // SAFETY: the allocator just handed out these rootFrames frames, inside its window.
+        allocator.directMap.pointer(root.raw)!.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Format.rootBytes))
+        return root
+    }
+
     deinit {
-        for frame in tableFrames { allocator.free(HostPhysAddr(frame), count: 1) }
+        for frame in tableFrames { allocator.free(HostPhysAddr(frame), count: frame == root.raw ? Format.rootFrames : 1) }
         free(occupancy)
     }
 
     public var rootLevel: Int { Format.levels - 1 }
-    public var tableFrameCount: Int { tableFrames.count }
+    /// Frames of table memory, the root's `rootFrames` included.
+    public var tableFrameCount: Int { tableFrames.count + Format.rootFrames - 1 }
 
     /// Returns and clears the invalidations recorded since the last call.
     public func takePendingInvalidations() -> [Invalidation] {
@@ -125,7 +136,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
         let t = table(hpa)
         let span = Format.span(level: level)
         var bytes: UInt64 = 0
-        for i in 0..<Format.entriesPerTable {
+        for i in 0..<Format.entries(level: level) {
             let e = t[i]
             guard Format.isPresent(e) else { continue }
             let g = base + UInt64(i) * span
@@ -145,9 +156,9 @@ public final class NestedPageTable<Format: PageTableFormat> {
 
     /// Non-zero entries counted by reading all of them (the invariant check
     /// compares this with the occupancy count).
-    func nonZeroEntries(_ hpa: UInt64) -> Int {
+    func nonZeroEntries(_ hpa: UInt64, level: Int) -> Int {
         let t = table(hpa)
-        return (0..<Format.entriesPerTable).reduce(0) { $0 + (t[$1] != 0 ? 1 : 0) }
+        return (0..<Format.entries(level: level)).reduce(0) { $0 + (t[$1] != 0 ? 1 : 0) }
     }
 
     /// The first and last slot of the table at `level` (covering guest
@@ -156,7 +167,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     @inline(__always)
     static func slots(_ tableBase: UInt64, _ level: Int, _ lo: UInt64, _ hi: UInt64) -> (Int, Int) {
         let shift = UInt64(12 + 9 * level)
-        let tableEnd = tableBase + (UInt64(Format.entriesPerTable) << shift)
+        let tableEnd = tableBase + (UInt64(Format.entries(level: level)) << shift)
         return (Int((max(lo, tableBase) - tableBase) >> shift), Int((min(hi, tableEnd) - 1 - tableBase) >> shift))
     }
 

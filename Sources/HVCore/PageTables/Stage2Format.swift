@@ -1,0 +1,64 @@
+/// AArch64 stage-2 translation with the 4 KiB granule (VMSAv8-64). The
+/// IPA width and start level come from VTCR_EL2 (T0SZ, SL0); a start level
+/// that would need fewer than nine root index bits concatenates root
+/// tables instead. Every bit operation is a proved kernel in `Kernels`.
+public protocol Stage2Layout: PageTableFormat {
+    /// The start level in the Arm ARM's numbering (0 = the 512 GiB level).
+    static var armStartLevel: Int { get }
+}
+
+extension Stage2Layout {
+    public static var hostAddressBits: Int { 48 }
+    public static var invalidationName: String { "TLBI IPAS2E1IS (then VMALLE1IS)" }
+
+    @inlinable public static func leafAllowed(level: Int) -> Bool { level <= 2 }
+
+    @inlinable @inline(__always) public static func index(_ gpa: UInt64, level: Int) -> Int {
+        level == levels - 1
+            ? Int(truncatingIfNeeded: Kernels.rootIndex(gpa, level: level, rootBits: rootEntries.trailingZeroBitCount))
+            : Int(truncatingIfNeeded: Kernels.tableIndex(gpa, level: level))
+    }
+
+    @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
+        Kernels.stage2EncodeLeaf(hpa: hpa, flags: flags.rawValue, level: level)
+    }
+    @inlinable public static func encodeTable(_ tableHPA: UInt64) -> UInt64 { Kernels.stage2EncodeTable(tableHPA: tableHPA) }
+    @inlinable @inline(__always) public static func isPresent(_ entry: UInt64) -> Bool { Kernels.stage2IsPresent(entry) }
+    @inlinable @inline(__always) public static func isLeaf(_ entry: UInt64, level: Int) -> Bool { Kernels.stage2IsLeaf(entry, level: level) }
+    @inlinable @inline(__always) public static func leafAddress(_ entry: UInt64, level: Int) -> UInt64 { Kernels.stage2LeafAddress(entry, level: level) }
+    @inlinable @inline(__always) public static func leafFlags(_ entry: UInt64) -> MappingFlags { MappingFlags(rawValue: Kernels.stage2LeafFlags(entry)) }
+    @inlinable @inline(__always) public static func tableAddress(_ entry: UInt64) -> UInt64 { entry & Stage2Bits.addressMask }
+    @inlinable public static func leafWellFormed(_ entry: UInt64, level: Int) -> Bool { Kernels.stage2LeafWellFormed(entry, level: level) }
+    @inlinable public static func tableWellFormed(_ entry: UInt64) -> Bool { Kernels.stage2TableWellFormed(entry) }
+    public static func validate(_ flags: MappingFlags) throws(PageTableError) { try validateCommon(flags) }
+
+    /// VTCR_EL2 for this layout: T0SZ, SL0, 4 KiB granule, write-back inner
+    /// shareable walks, PS = 48 bits, 16-bit VMIDs.
+    public static var vtcr: UInt64 { Kernels.vtcr(ipaBits: guestAddressBits, startLevel: armStartLevel, physicalSize: 0b101, vmid16: true) }
+}
+
+/// A 40-bit IPA (1 TiB, QEMU virt's default and common on boards): start
+/// at level 1 with two concatenated level-1 tables, an 8 KiB root of 1024
+/// entries; three levels. T0SZ = 24, SL0 = 1.
+public enum Stage2IPA40Format: Stage2Layout {
+    public static let name = "AArch64 stage 2 (4 KiB granule, 40-bit IPA, level-1 root of 2 concatenated tables)"
+    public static let levels = 3
+    public static let rootEntries = 1024
+    public static let guestAddressBits = 40
+    public static let armStartLevel = 1
+}
+
+/// A 48-bit IPA: start at level 0 with one 512-entry table; four levels.
+/// T0SZ = 16, SL0 = 2.
+public enum Stage2IPA48Format: Stage2Layout {
+    public static let name = "AArch64 stage 2 (4 KiB granule, 48-bit IPA, level-0 root)"
+    public static let levels = 4
+    public static let rootEntries = 512
+    public static let guestAddressBits = 48
+    public static let armStartLevel = 0
+}
+
+extension NestedPageTable where Format: Stage2Layout {
+    /// VTTBR_EL2: the root's address and the VMID.
+    public func vttbr(vmid: UInt16) -> UInt64 { Kernels.vttbr(root: root.raw, vmid: UInt64(vmid)) }
+}
