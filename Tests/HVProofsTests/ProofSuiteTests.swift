@@ -39,6 +39,23 @@ struct ProofSuiteTests {
         #expect(Kernels.recombine(wrong[3], wrong[2], wrong[1], wrong[0], offset: gpa & 0xFFF) != gpa)
     }
 
+    /// The two upstream bugs, as wrong variants, give counterexamples that
+    /// break the shipped kernels' answers when replayed concretely.
+    @Test func upstreamStage2AndSv39x4BugsAreRealCounterexamples() {
+        let s2 = Self.theorem("stage2_leaf_roundtrip_l0").check(.wrong, timeoutMilliseconds: Self.timeout)
+        let flags = s2.counterexample.first { $0.name == "flags" }!.value, hpa = s2.counterexample.first { $0.name == "hpa" }!.value
+        let swapped = Kernels.stage2EncodeLeaf(hpa: hpa, flags: flags, level: 0) & ~(Stage2Bits.s2apRead | Stage2Bits.s2apWrite)
+            | (flags & 1) << 7 | (flags & 2) << 5
+        #expect(Kernels.stage2LeafFlags(swapped) != flags, "flags \(hex(flags)) read back differently through swapped S2AP")
+        #expect(Kernels.stage2LeafFlags(Kernels.stage2EncodeLeaf(hpa: hpa, flags: flags, level: 0)) == flags)
+
+        let sv = Self.theorem("sv39x4_root_index").check(.wrong, timeoutMilliseconds: Self.timeout)
+        let gpa = sv.counterexample.first { $0.name == "gpa" }!.value
+        #expect(gpa < 1 << 41 && gpa >= 1 << 39, "the lost bits are 40:39: \(hex(gpa))")
+        #expect(Kernels.tableIndex(gpa, level: 2) != Kernels.rootIndex(gpa, level: 2, rootBits: 11))
+        #expect(Sv39x4Format.index(gpa, level: 2) == Int(gpa >> 30))
+    }
+
     /// A lemma is assumed only after it is proved: a false one leaves the
     /// theorem unproved, even though assuming it would "prove" the claim.
     @Test func aFalseLemmaProvesNothing() {
