@@ -33,14 +33,14 @@ extension SpecBacking {
 }
 
 public enum Abstraction {
-    public static func observe(_ space: EPTAddrSpace) -> ObservedSpace {
+    public static func observe<F: PageTableFormat>(_ space: AddrSpace<F>) -> ObservedSpace {
         ObservedSpace(
             areas: space.areas.map { SpecArea(start: $0.start, size: $0.size, flags: $0.flags, backing: SpecBacking($0.backend)) },
             leaves: space.leaves,
             tableFrames: space.tableFrameSet)
     }
 
-    public static func observe(_ spaces: [EPTAddrSpace], _ tracker: TrackingAllocator) -> ObservedState {
+    public static func observe<F: PageTableFormat>(_ spaces: [AddrSpace<F>], _ tracker: TrackingAllocator) -> ObservedState {
         ObservedState(spaces: spaces.map(observe), liveFrames: tracker.liveFrames, allocatorViolations: tracker.violations)
     }
 }

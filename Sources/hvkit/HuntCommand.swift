@@ -28,7 +28,10 @@ struct HuntCommand: ParsableCommand {
     @Option(help: "Longest generated case, in operations.")
     var maxLength = 24
 
-    @Flag(help: "Print one JSON object instead of text.")
+    @Option(help: "Page-table format: ept, stage2, sv39x4, sv48x4, or all (each in turn).")
+    var format = "all"
+
+    @Flag(help: "Print one JSON object per format instead of text.")
     var json = false
 
     func run() throws {
@@ -51,12 +54,23 @@ struct HuntCommand: ParsableCommand {
             seeded = b
         }
         guard cases > 0, maxLength >= 4 else { throw ValidationError("--cases must be positive and --max-length at least 4") }
+        let formats: [NestedFormat]
+        if format == "all" { formats = NestedFormat.allCases } else {
+            guard let f = NestedFormat(rawValue: format) else { throw ValidationError("--format is ept, stage2, sv39x4, sv48x4 or all") }
+            formats = [f]
+        }
+        var anyFound = false
+        for f in formats { anyFound = hunt(f, seedValue, seeded) || anyFound }
+        if anyFound { throw ExitCode(1) }
+    }
 
+    /// One format's campaign; true when a counterexample was found.
+    func hunt(_ nested: NestedFormat, _ seedValue: UInt64, _ seeded: SeededBug?) -> Bool {
         let clock = ContinuousClock()
         let start = clock.now
-        let (found, run) = Campaign.hunt(cases: cases, seed: seedValue, bug: seeded, maxLength: maxLength) { i in
+        let (found, run) = Campaign.hunt(cases: cases, seed: seedValue, bug: seeded, maxLength: maxLength, format: nested) { i in
             if !json, i % 50 == 0 || i == cases - 1 {
-                var line = "\rhunt: case \(i + 1)/\(cases)"
+                var line = "\rhunt \(nested): case \(i + 1)/\(cases)"
                 line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
             }
         }
@@ -67,17 +81,17 @@ struct HuntCommand: ParsableCommand {
             if let c = found {
                 let ops = c.ops.map { "\"" + $0.description.replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",")
                 let message = c.message.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
-                print("{\"seed\":\"\(hex(seedValue))\",\"bug\":\(bugField),\"cases_run\":\(run),\"found\":true,\"case\":\(c.caseIndex),\"spaces\":\(c.spaces),\"original_length\":\(c.originalLength),\"length\":\(c.ops.count),\"ops\":[\(ops)],\"message\":\"\(message)\",\"seconds\":\(seconds)}")
+                print("{\"format\":\"\(nested)\",\"seed\":\"\(hex(seedValue))\",\"bug\":\(bugField),\"cases_run\":\(run),\"found\":true,\"case\":\(c.caseIndex),\"spaces\":\(c.spaces),\"original_length\":\(c.originalLength),\"length\":\(c.ops.count),\"ops\":[\(ops)],\"message\":\"\(message)\",\"seconds\":\(seconds)}")
             } else {
-                print("{\"seed\":\"\(hex(seedValue))\",\"bug\":\(bugField),\"cases_run\":\(run),\"found\":false,\"seconds\":\(seconds)}")
+                print("{\"format\":\"\(nested)\",\"seed\":\"\(hex(seedValue))\",\"bug\":\(bugField),\"cases_run\":\(run),\"found\":false,\"seconds\":\(seconds)}")
             }
         } else if let c = found {
-            print("counterexample in case \(c.caseIndex) (\(c.spaces) address space(s)), shrunk from \(c.originalLength) to \(c.ops.count) operations:")
+            print("\(nested): counterexample in case \(c.caseIndex) (\(c.spaces) address space(s)), shrunk from \(c.originalLength) to \(c.ops.count) operations:")
             print("  \(c.message)\n")
             print(c.swiftTest)
         } else {
-            print("no counterexample in \(run) cases (seed \(hex(seedValue))\(seeded.map { ", bug \($0.rawValue)" } ?? "")) in \(String(format: "%.1f", seconds)) s")
+            print("\(nested) (\(nested.type.name)): no counterexample in \(run) cases (seed \(hex(seedValue))\(seeded.map { ", bug \($0.rawValue)" } ?? "")) in \(String(format: "%.1f", seconds)) s")
         }
-        if found != nil { throw ExitCode(1) }
+        return found != nil
     }
 }

@@ -9,12 +9,14 @@ public struct Counterexample: Sendable {
     public let originalLength: Int
     public let ops: [SpecOp]
     public let message: String
+    public var format: NestedFormat = .ept
 
     /// Swift Testing source that replays the case.
     public var swiftTest: String {
-        let create = bug.map { "try Lockstep(spaces: \(spaces), seededBug: .\($0.rawValue))" } ?? "try Lockstep(spaces: \(spaces))"
+        let type = format == .ept ? "Lockstep" : "FormatLockstep<\(String(describing: format.type))>"
+        let create = bug.map { "try \(type)(spaces: \(spaces), seededBug: .\($0.rawValue))" } ?? "try \(type)(spaces: \(spaces))"
         return """
-        // hvkit hunt --seed \(hex(seed)) finds this in case \(caseIndex); shrunk from \(originalLength) to \(ops.count) operations.
+        // hvkit hunt --format \(format) --seed \(hex(seed)) finds this in case \(caseIndex); shrunk from \(originalLength) to \(ops.count) operations.
         @Test func counterexample() throws {
             let run = \(create)
             let ops: [SpecOp] = [
@@ -48,10 +50,19 @@ public enum Campaign {
         return (spaces, generator.sequence(length: length))
     }
 
+    struct Runner: NestedFormatVisitor {
+        let ops: [SpecOp], spaces: Int, bug: SeededBug?
+        func visit<F: PageTableFormat>(_ format: F.Type) -> String? { Campaign.failure(of: ops, spaces: spaces, bug: bug, on: F.self) }
+    }
+
     /// Runs one case; nil when implementation and model agree throughout.
-    public static func failure(of ops: [SpecOp], spaces: Int, bug: SeededBug?) -> String? {
+    public static func failure(of ops: [SpecOp], spaces: Int, bug: SeededBug?, format: NestedFormat = .ept) -> String? {
+        format.accept(Runner(ops: ops, spaces: spaces, bug: bug))
+    }
+
+    static func failure<F: PageTableFormat>(of ops: [SpecOp], spaces: Int, bug: SeededBug?, on _: F.Type) -> String? {
         do {
-            let run = try Lockstep(spaces: spaces, seededBug: bug)
+            let run = try FormatLockstep<F>(spaces: spaces, seededBug: bug)
             for (i, op) in ops.enumerated() {
                 if let p = run.apply(op) { return "step \(i + 1) \(op):\n  \(p)" }
             }
@@ -63,9 +74,9 @@ public enum Campaign {
 
     /// Delta debugging over the operation list: drop chunks, halving their
     /// size, for as long as the case still fails.
-    public static func shrink(_ ops: [SpecOp], spaces: Int, bug: SeededBug?) -> (ops: [SpecOp], message: String) {
+    public static func shrink(_ ops: [SpecOp], spaces: Int, bug: SeededBug?, format: NestedFormat = .ept) -> (ops: [SpecOp], message: String) {
         var current = ops
-        var message = failure(of: ops, spaces: spaces, bug: bug) ?? ""
+        var message = failure(of: ops, spaces: spaces, bug: bug, format: format) ?? ""
         var chunk = max(1, current.count / 2)
         while chunk >= 1 {
             var progress = false
@@ -73,7 +84,7 @@ public enum Campaign {
             while start < current.count {
                 var candidate = current
                 candidate.removeSubrange(start..<min(current.count, start + chunk))
-                if !candidate.isEmpty, let m = failure(of: candidate, spaces: spaces, bug: bug) {
+                if !candidate.isEmpty, let m = failure(of: candidate, spaces: spaces, bug: bug, format: format) {
                     current = candidate
                     message = m
                     progress = true
@@ -87,18 +98,19 @@ public enum Campaign {
     }
 
     /// Runs cases `0..<cases` until one fails; returns its shrunk form.
-    public static func hunt(cases: Int, seed: UInt64, bug: SeededBug? = nil, maxLength: Int = 24,
+    public static func hunt(cases: Int, seed: UInt64, bug: SeededBug? = nil, maxLength: Int = 24, format: NestedFormat = .ept,
                             progress: ((Int) -> Void)? = nil) -> (found: Counterexample?, casesRun: Int) {
         for i in 0..<cases {
             progress?(i)
             let (spaces, ops) = generate(seed: seed, case: i, maxLength: maxLength)
-            guard failure(of: ops, spaces: spaces, bug: bug) != nil else { continue }
-            var (shrunk, message) = shrink(ops, spaces: spaces, bug: bug)
+            guard failure(of: ops, spaces: spaces, bug: bug, format: format) != nil else { continue }
+            var (shrunk, message) = shrink(ops, spaces: spaces, bug: bug, format: format)
             // Fewer address spaces when the shrunk case uses fewer.
             var used = (shrunk.compactMap(\.space).max() ?? 0) + 1
-            if used < spaces, let m = failure(of: shrunk, spaces: used, bug: bug) { message = m } else { used = spaces }
-            return (Counterexample(seed: seed, caseIndex: i, spaces: used, bug: bug, originalLength: ops.count,
-                                   ops: shrunk, message: message), i + 1)
+            if used < spaces, let m = failure(of: shrunk, spaces: used, bug: bug, format: format) { message = m } else { used = spaces }
+            var found = Counterexample(seed: seed, caseIndex: i, spaces: used, bug: bug, originalLength: ops.count, ops: shrunk, message: message)
+            found.format = format
+            return (found, i + 1)
         }
         return (nil, cases)
     }

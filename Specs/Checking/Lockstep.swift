@@ -3,9 +3,9 @@ import HVCore
 /// Runs the implementation (address spaces over one tracking allocator)
 /// and the model side by side, one operation at a time, and reports the
 /// first place where they disagree or an invariant breaks.
-public final class Lockstep {
+public final class FormatLockstep<Format: PageTableFormat> {
     public let tracker: TrackingAllocator
-    public private(set) var spaces: [EPTAddrSpace]
+    public private(set) var spaces: [AddrSpace<Format>]
     public private(set) var model: SpecState
     private var refinement = Refinement()
     private var armed = false
@@ -19,13 +19,13 @@ public final class Lockstep {
         tracker = TrackingAllocator(pool, onMisuse: .record)
         let env = CheckerSetup.environment(spaces: count)
         model = SpecState(environment: env)
-        var made: [EPTAddrSpace] = []
+        var made: [AddrSpace<Format>] = []
         for range in env.managed {
             #if DEBUG
-            made.append(try EPTAddrSpace(range: range, allocator: tracker, seededBug: seededBug))
+            made.append(try AddrSpace<Format>(range: range, allocator: tracker, seededBug: seededBug))
             #else
             precondition(seededBug == nil, "seeded bugs exist only in debug builds")
-            made.append(try EPTAddrSpace(range: range, allocator: tracker))
+            made.append(try AddrSpace<Format>(range: range, allocator: tracker))
             #endif
         }
         spaces = made
@@ -208,8 +208,8 @@ public final class Lockstep {
     /// the spaces are gone nothing is, and no free was refused.
     public func finish() -> String? {
         for space in spaces { space.clear() }
-        if tracker.liveFrames != spaces.count {
-            return "after clear, \(tracker.liveFrames) frames are live; expected \(spaces.count) root tables"
+        if tracker.liveFrames != spaces.count * Format.rootFrames {
+            return "after clear, \(tracker.liveFrames) frames are live; expected the \(spaces.count) root table(s), \(Format.rootFrames) frame(s) each"
         }
         spaces.removeAll()
         if tracker.liveFrames != 0 { return "after teardown \(tracker.liveFrames) frames are still live" }
@@ -217,3 +217,6 @@ public final class Lockstep {
         return nil
     }
 }
+
+/// The campaign on EPT, the format counterexamples name by default.
+public typealias Lockstep = FormatLockstep<EPTFormat>
