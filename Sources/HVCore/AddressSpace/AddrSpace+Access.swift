@@ -9,6 +9,9 @@ extension AddrSpace {
     /// The buffers stay valid until the range is next unmapped; use
     /// `read`/`write` for access that holds the lock throughout.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func translatedBuffers(_ gpa: GuestPhysAddr, length: Int, access: MappingFlags) throws(AddrSpaceError) -> [UnsafeMutableRawBufferPointer] {
         // The pointers are plain values built under the lock; handing them out is the point.
         nonisolated(unsafe) var out: [UnsafeMutableRawBufferPointer] = []
@@ -59,6 +62,9 @@ extension AddrSpace {
 
     /// Copies guest bytes at `gpa` into `destination`. Needs READ.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func read(_ gpa: GuestPhysAddr, into destination: UnsafeMutableRawBufferPointer) throws(AddrSpaceError) {
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             var offset = 0
@@ -71,6 +77,9 @@ extension AddrSpace {
 
     /// Copies `bytes` into guest memory at `gpa`. Needs WRITE.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func write(_ gpa: GuestPhysAddr, from bytes: UnsafeRawBufferPointer) throws(AddrSpaceError) {
         try state.withLock { (s: inout State) throws(AddrSpaceError) in
             var offset = 0

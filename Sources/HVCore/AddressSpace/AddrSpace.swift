@@ -118,6 +118,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Maps `[gpa, gpa + size)` to fixed host memory at `hpa`, with 1 GiB and
     /// 2 MiB leaves wherever both sides allow. `hpa` below `gpa` is fine.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func mapLinear(_ gpa: GuestPhysAddr, to hpa: HostPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -134,6 +137,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// (devices, firmware). The frames are not the address space's, and the
     /// range may not overlap the allocator's memory.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func mapReserved(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -154,6 +160,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// same guest address. If that memory cannot be had, nothing is mapped:
     /// the space never maps memory it does not own.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func mapIdentical(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -176,6 +185,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// frames where the policy and range allow); lazy maps nothing and lets
     /// `handlePageFault` fill each page, zeroed, at its first touch.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -256,6 +268,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// of the unmapped pages of owning areas are freed; empty tables are
     /// freed; the invalidation is recorded.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
         let (lo, hi) = try checkedRange(gpa, size)
         try mutate { (s: inout State) throws(AddrSpaceError) in
@@ -311,6 +326,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and
     /// huge leaves split; lazy pages filled later get the new flags too.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
@@ -329,6 +347,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
 
     /// Unmaps everything and frees every frame and table but the root.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func clear() {
         mutate { s in
             for area in s.areas.all where area.backend.ownsFrames {
@@ -349,6 +370,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// EXECUTE). A lazy page is filled with a zeroed frame exactly once; a
     /// repeated fault never replaces or leaks a frame.
     @_specialize(exported: true, where Format == EPTFormat)
+    @_specialize(exported: true, where Format == Stage2IPA40Format)
+    @_specialize(exported: true, where Format == Sv39x4Format)
+    @_specialize(exported: true, where Format == Sv48x4Format)
     public func handlePageFault(_ gpa: GuestPhysAddr, access: MappingFlags) -> PageFaultOutcome {
         guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
         prefetchLeafSlot(gpa)

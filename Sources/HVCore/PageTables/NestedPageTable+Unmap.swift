@@ -10,6 +10,9 @@ extension NestedPageTable {
     /// fail. Returns the number of bytes that were mapped and now are not.
     @discardableResult
     @_specialize(where Format == EPTFormat)
+    @_specialize(where Format == Stage2IPA40Format)
+    @_specialize(where Format == Sv39x4Format)
+    @_specialize(where Format == Sv48x4Format)
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64, removed: (Leaf) -> Void = { _ in }) throws(PageTableError) -> UInt64 {
         try checkRange(gpa, size)
         let start = gpa.raw, end = gpa.raw + size
@@ -115,6 +118,9 @@ extension NestedPageTable {
     }
 
     @_specialize(where Format == EPTFormat)
+    @_specialize(where Format == Stage2IPA40Format)
+    @_specialize(where Format == Sv39x4Format)
+    @_specialize(where Format == Sv48x4Format)
     func removeRange(
         in hpa: UInt64, level: Int, tableBase: UInt64, _ start: UInt64, _ end: UInt64, _ report: (Leaf) -> Void
     ) -> UInt64 {

@@ -1,11 +1,16 @@
 import HVCore
 
-/// The addrspace workloads of ../shared/BENCHMARKS.md, run exactly as
-/// written there: same addresses, seeds and counts.
-struct AddrSpaceBenchmark {
-    static let gib: UInt64 = 0x4000_0000
-    static let pages1G = 262_144
+/// The workload groups of `hvkit bench addrspace`.
+enum AddrSpaceWorkloads {
     static let groups = ["populate", "linear", "lazy", "small"]
+}
+
+/// The addrspace workloads of ../shared/BENCHMARKS.md, run exactly as
+/// written there: same addresses, seeds and counts, on any page-table
+/// format (figures of a format other than EPT carry its name as a suffix).
+struct AddrSpaceBenchmark<Format: PageTableFormat> {
+    static var gib: UInt64 { 0x4000_0000 }
+    static var pages1G: Int { 262_144 }
     let pool: HeapFramePool
     let progress: (String) -> Void
     /// Workload groups to run.
@@ -13,8 +18,12 @@ struct AddrSpaceBenchmark {
 
     /// - Parameter only: the workload groups to run; the pool is sized for them
     ///   (1 GiB regions need 1.25 GiB, the small regions 64 MiB).
-    init(only: Set<String>, progress: @escaping (String) -> Void) {
+    /// "" for EPT, "_stage2" and so on for the others.
+    let formatSuffix: String
+
+    init(only: Set<String>, formatSuffix: String, progress: @escaping (String) -> Void) {
         self.only = only
+        self.formatSuffix = formatSuffix
         let big = !only.isDisjoint(with: ["populate", "lazy"])
         let capacity: UInt64 = big ? 5 * Self.gib / 4 : 64 << 20
         progress("allocating and touching a \(capacity >> 20) MiB frame pool")
@@ -23,14 +32,14 @@ struct AddrSpaceBenchmark {
         self.progress = progress
     }
 
-    func makeSpace(_ backing: BackingPolicy, _ zeroing: FrameZeroing = .always) throws -> EPTAddrSpace {
-        try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool,
+    func makeSpace(_ backing: BackingPolicy, _ zeroing: FrameZeroing = .always) throws -> AddrSpace<Format> {
+        try AddrSpace<Format>(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool,
                          backing: backing, zeroing: zeroing)
     }
 
     /// One pass over every workload; `record` is false for the warm-up.
     func pass(into figures: inout Figures, record: Bool) throws {
-        func put(_ name: String, _ unit: String, _ value: Double) { if record { figures.record(name, unit, value) } }
+        func put(_ name: String, _ unit: String, _ value: Double) { if record { figures.record(name + formatSuffix, unit, value) } }
         let gib = Self.gib
         let rwx: MappingFlags = .rwx
         let region = GuestPhysAddr(gib)
@@ -45,7 +54,7 @@ struct AddrSpaceBenchmark {
             let populate = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .eager) }
             put("map_alloc_populate_1g_ms" + suffix, "ms", populate / 1e6)
             put("map_alloc_populate_ns_per_page" + suffix, "ns/page", populate / Double(Self.pages1G))
-            put("map_alloc_populate_pt_mem_kib" + suffix, "KiB", Double((space.tableFrameCount - tablesBefore + 1) * 4))
+            put("map_alloc_populate_pt_mem_kib" + suffix, "KiB", Double((space.tableFrameCount - tablesBefore) * 4) + Double(Format.rootBytes) / 1024)
             var rng = SplitMix64(seed: 0xA5A5_0003)
             var sink: UInt64 = 0
             for _ in 0..<10_000 { sink &+= space.translate(GuestPhysAddr(gib + rng.below(gib)))?.hostAddress.raw ?? 0 }

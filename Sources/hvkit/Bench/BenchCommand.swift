@@ -1,4 +1,5 @@
 import ArgumentParser
+import HVCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,12 +23,16 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("only"), help: "Run only these workload groups: populate, linear, lazy, small.")
     var only: [String] = []
 
+    @Option(help: "Page-table format for addrspace: ept (the default, compared with upstream), stage2, sv39x4 or sv48x4.")
+    var format = "ept"
+
     func validate() throws {
         guard workload == "addrspace" || workload == "check" else { throw ValidationError("unknown workload '\(workload)'; known: addrspace, check") }
         guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
-        for group in only where !AddrSpaceBenchmark.groups.contains(group) {
-            throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceBenchmark.groups.joined(separator: ", "))")
+        for group in only where !AddrSpaceWorkloads.groups.contains(group) {
+            throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceWorkloads.groups.joined(separator: ", "))")
         }
+        guard NestedFormat(rawValue: format) != nil else { throw ValidationError("--format is ept, stage2, sv39x4 or sv48x4") }
     }
 
     func run() throws {
@@ -45,12 +50,29 @@ struct BenchCommand: ParsableCommand {
                 try CheckBenchmark().pass(into: &figures, record: pass > 0)
             }
         } else {
-            let bench = AddrSpaceBenchmark(only: Set(only.isEmpty ? AddrSpaceBenchmark.groups : only), progress: progress)
+            let nested = NestedFormat(rawValue: format)!
+            progress("format \(nested.type.name)")
+            let run = RunAddrSpace(only: Set(only.isEmpty ? AddrSpaceWorkloads.groups : only), passes: passes,
+                                   suffix: nested == .ept ? "" : "_\(nested)", progress: progress)
+            figures = try nested.accept(run).get()
+        }
+        for line in json ? figures.jsonLines() : figures.table() { print(line) }
+    }
+}
+
+/// The addrspace workloads on the format chosen at run time.
+struct RunAddrSpace: NestedFormatVisitor {
+    let only: Set<String>, passes: Int, suffix: String, progress: (String) -> Void
+
+    func visit<F: PageTableFormat>(_ format: F.Type) -> Result<Figures, any Error> {
+        Result {
+            var figures = Figures()
+            let bench = AddrSpaceBenchmark<F>(only: only, formatSuffix: suffix, progress: progress)
             for pass in 0...passes {
                 progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
                 try bench.pass(into: &figures, record: pass > 0)
             }
+            return figures
         }
-        for line in json ? figures.jsonLines() : figures.table() { print(line) }
     }
 }
