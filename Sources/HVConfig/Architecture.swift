@@ -18,6 +18,18 @@ public enum Architecture: String, CaseIterable, Sendable {
         }
     }
 
+    /// The nested page-table format a VM of this architecture gets when
+    /// its highest guest-physical address (exclusive) is `end`: EPT on
+    /// x86_64; on aarch64 stage 2 with a 40-bit IPA, 48 bits past 2^40; on
+    /// riscv64 Sv39x4, Sv48x4 past 2^41.
+    public func pageTableFormat(end: UInt128) -> NestedFormat {
+        switch self {
+        case .x86_64: .ept
+        case .aarch64: end > UInt128(1) << 40 ? .stage2IPA48 : .stage2
+        case .riscv64: end > UInt128(1) << 41 ? .sv48x4 : .sv39x4
+        }
+    }
+
     /// What the configuration (and its device tree, when there is one)
     /// shows, with the reason. GIC devices mean aarch64, PLIC/CLINT
     /// riscv64, a BIOS image or APIC/HPET devices x86_64; a device tree

@@ -16,8 +16,9 @@ public struct Checker {
         public var findings: [Finding] = []
         /// Overlapping pairs the sweeps found (within VMs and across them).
         public var overlappingPairs = 0
-        /// The architecture each file was checked for, and why.
-        public var architectures: [(file: String, arch: Architecture, reason: String)] = []
+        /// The architecture each file was checked for, why, and the nested
+        /// page-table format its VM gets.
+        public var architectures: [(file: String, arch: Architecture, reason: String, format: NestedFormat)] = []
     }
 
     func finding(_ rule: Rule, _ c: VMConfig, _ message: String, _ entries: [String], line: Int?, witness: UInt64? = nil) -> Finding {
@@ -125,13 +126,15 @@ public struct Checker {
                                [a.name, b.name], line: b.line ?? a.line, witness: w))
         }
 
-        // The architecture's guest-physical width.
+        // The guest-physical width of the format the architecture gives this VM.
         let (arch, reason) = architecture(of: c)
-        result.architectures.append((c.file, arch, reason))
-        let limit = UInt128(1) << arch.guestAddressBits
+        let format = arch.pageTableFormat(end: spans.map(\.end).max() ?? 0)
+        result.architectures.append((c.file, arch, reason, format))
+        let bits = format.type.guestAddressBits
+        let limit = UInt128(1) << bits
         for s in spans where s.end > limit {
             let first = max(UInt128(s.start), limit)
-            out.append(finding(.beyondAddressWidth, c, "\(s.name) [\(hex(s.start)), +\(hex(s.size))) reaches past the \(arch.guestAddressBits)-bit guest-physical space of \(arch.rawValue) (\(reason))",
+            out.append(finding(.beyondAddressWidth, c, "\(s.name) [\(hex(s.start)), +\(hex(s.size))) reaches past the \(bits)-bit guest-physical space of \(format.type.name) (\(arch.rawValue): \(reason))",
                                [s.name], line: s.line, witness: UInt64(first)))
         }
 

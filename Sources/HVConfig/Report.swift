@@ -42,7 +42,7 @@ public enum Report {
     /// sweeps found, and the architecture each file was checked for.
     public static func jsonSummary(_ r: Checker.Result, files: Int) -> String {
         let count = { (s: Finding.Severity) in r.findings.filter { $0.severity == s }.count }
-        let arches = r.architectures.map { "{\"file\":\(json($0.file)),\"arch\":\(json($0.arch.rawValue)),\"reason\":\(json($0.reason))}" }
+        let arches = r.architectures.map { "{\"file\":\(json($0.file)),\"arch\":\(json($0.arch.rawValue)),\"reason\":\(json($0.reason)),\"format\":\(json($0.format.rawValue))}" }
         return "{\"summary\":{\"files\":\(files),\"errors\":\(count(.error)),\"warnings\":\(count(.warning)),\"notes\":\(count(.note)),\"overlapping_pairs\":\(r.overlappingPairs),\"architectures\":[\(arches.joined(separator: ","))]}}"
     }
 

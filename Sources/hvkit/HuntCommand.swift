@@ -28,7 +28,7 @@ struct HuntCommand: ParsableCommand {
     @Option(help: "Longest generated case, in operations.")
     var maxLength = 24
 
-    @Option(help: "Page-table format: ept, stage2, sv39x4, sv48x4, or all (each in turn).")
+    @Option(help: "Page-table format: ept, stage2, stage2-48, sv39x4, sv48x4, or all (ept, stage2, sv39x4 and sv48x4 in turn).")
     var format = "all"
 
     @Flag(help: "Print one JSON object per format instead of text.")
@@ -55,8 +55,8 @@ struct HuntCommand: ParsableCommand {
         }
         guard cases > 0, maxLength >= 4 else { throw ValidationError("--cases must be positive and --max-length at least 4") }
         let formats: [NestedFormat]
-        if format == "all" { formats = NestedFormat.allCases } else {
-            guard let f = NestedFormat(rawValue: format) else { throw ValidationError("--format is ept, stage2, sv39x4, sv48x4 or all") }
+        if format == "all" { formats = NestedFormat.campaign } else {
+            guard let f = NestedFormat(rawValue: format) else { throw ValidationError("--format is ept, stage2, stage2-48, sv39x4, sv48x4 or all") }
             formats = [f]
         }
         var anyFound = false

@@ -50,8 +50,19 @@ struct InspectCommand: ParsableCommand {
             if let tree { checker.deviceTrees[config.file] = tree }
             checker.architecture = arch.flatMap(Architecture.init(rawValue:))
             let (a, reason) = checker.architecture(of: config)
+            let ends = plan.map { UInt128($0.gpa) + UInt128($0.size) } + config.emuDevices.map { UInt128($0.gpa) + UInt128($0.length) }
+            let format = a.pageTableFormat(end: ends.max() ?? 0)
             func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
             print("\(config.name) (id \(config.id)), \(a.rawValue) (\(reason)), entry \(hex(config.entryPoint))")
+            let registers = format.rootRegisters(root: 0, vmid: UInt16(truncatingIfNeeded: config.id))
+                .map { r in
+                    switch r.name {
+                    case "VTCR_EL2": "\(r.name) = \(hex(r.value))"
+                    case "hgatp": "\(r.name) = \(hex(r.value)) | root >> 12"
+                    default: "\(r.name) = \(hex(r.value)) | root"
+                    }
+                }.joined(separator: ", ")
+            print("page table: \(format.type.name); root \(format.type.rootBytes / 1024) KiB (\(format.type.rootEntries) entries); \(registers); after a narrowing change: \(format.type.invalidationName)")
             print(pad("guest range", 36) + pad("size", 14) + pad("backing", 14) + pad("host range", 36) + pad("flags", 14) + "from")
             for m in plan {
                 let backing: String = switch m.backing {

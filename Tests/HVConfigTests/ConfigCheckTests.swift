@@ -99,19 +99,32 @@ struct ConfigCheckTests {
         }
         let plan = VMPlanner.plan(config, resolved: resolved)
         #expect(!plan.isEmpty)
+        // Planned into the format the architecture gives it: stage 2 for
+        // aarch64, Sv39x4 for riscv64, EPT for x86_64.
+        let format = Architecture.infer(config).0.pageTableFormat(end: plan.map { UInt128($0.end) }.max()!)
+        switch format {
+        case .ept: try Self.buildAndProbe(plan, EPTFormat.self, file)
+        case .stage2: try Self.buildAndProbe(plan, Stage2IPA40Format.self, file)
+        case .stage2IPA48: try Self.buildAndProbe(plan, Stage2IPA48Format.self, file)
+        case .sv39x4: try Self.buildAndProbe(plan, Sv39x4Format.self, file)
+        case .sv48x4: try Self.buildAndProbe(plan, Sv48x4Format.self, file)
+        }
+    }
+
+    static func buildAndProbe<F: PageTableFormat>(_ plan: [PlannedMapping], _: F.Type, _ file: String) throws {
         // Identity regions need their host memory: a pool from 1 GiB that
         // covers them (the fixtures' identity RAM lies in [1 GiB, 3 GiB)).
-        // They are held while the space takes its root frame, and built
-        // first, before page tables take the pool's low frames.
-        // The pool ends 64 MiB past the last identity range, short of the
-        // fixtures' reserved (caller-owned) ranges.
+        // They are held while the space takes its root frames, and built
+        // first, before page tables take the pool's low frames. The pool
+        // ends 64 MiB past the last identity range, short of the fixtures'
+        // reserved (caller-owned) ranges.
         let identity = plan.filter { $0.backing == .identical }
         let poolEnd = max(identity.map(\.end).max() ?? 0, 0x4000_0000) + (64 << 20)
         let pool = HeapFramePool(capacity: poolEnd - 0x4000_0000, physicalBase: HostPhysAddr(0x4000_0000))
         for m in identity { try pool.allocate(at: HostPhysAddr(m.gpa), count: Int(m.size / 4096)) }
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool)
+        let space = try AddrSpace<F>(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << UInt64(min(F.guestAddressBits, 40))), allocator: pool)
         for m in identity { pool.free(HostPhysAddr(m.gpa), count: Int(m.size / 4096)) }
-        let identityFirst = plan.filter { $0.backing == .identical } + plan.filter { $0.backing != .identical }
+        let identityFirst = identity + plan.filter { $0.backing != .identical }
         try VMPlanner.build(identityFirst, into: space, lazy: true)
         for m in plan {
             for probe in [m.gpa, m.gpa + m.size / 2 & ~0xFFF, m.end - 1] {
@@ -119,11 +132,12 @@ struct ConfigCheckTests {
                 switch m.backing {
                 case .alloc: #expect(t == nil || t?.flags == m.flags, "lazy RAM is absent until touched")
                 default:
-                    #expect(t?.hostAddress.raw == m.hostStart! + (probe - m.gpa), "\(file) \(m) at \(hex(probe))")
+                    #expect(t?.hostAddress.raw == m.hostStart! + (probe - m.gpa), "\(file) \(m) at \(hex(probe)) on \(F.name)")
                     #expect(t?.flags == m.flags)
                 }
             }
         }
+        #expect(space.invariantViolations() == [])
         space.clear()
     }
 

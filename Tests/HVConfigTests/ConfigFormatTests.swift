@@ -177,6 +177,25 @@ struct ConfigFormatTests {
         #expect(checked > 60)
     }
 
+    @Test func eachArchitectureGetsItsPageTableFormat() throws {
+        #expect(Architecture.x86_64.pageTableFormat(end: 1 << 47) == .ept)
+        #expect(Architecture.aarch64.pageTableFormat(end: 1 << 40) == .stage2)
+        #expect(Architecture.aarch64.pageTableFormat(end: (1 << 40) + 1) == .stage2IPA48)
+        #expect(Architecture.riscv64.pageTableFormat(end: 1 << 41) == .sv39x4)
+        #expect(Architecture.riscv64.pageTableFormat(end: (1 << 41) + 0x1000) == .sv48x4)
+        let r = Checker().evaluate([try Fixtures.config("good/aarch64-qemu-virt.toml"), try Fixtures.config("good/riscv64-rtos.toml")])
+        #expect(r.architectures.map(\.format) == [.stage2, .sv39x4])
+        let json = Report.jsonSummary(r, files: 2)
+        #expect(json.contains("\"format\":\"stage2\"") && json.contains("\"format\":\"sv39x4\""))
+        // A riscv64 region above 2^41 is planned into Sv48x4 and stays clean;
+        // past 2^50 it is beyond every format.
+        var c = try Fixtures.config("good/riscv64-rtos.toml")
+        c.memoryRegions.append(.init(gpa: 1 << 45, size: 1 << 21, flags: 3, mapType: .alloc, index: 1))
+        #expect(Checker().check(c).isEmpty)
+        c.memoryRegions[1].gpa = 1 << 50
+        #expect(Checker().check(c).map(\.rule) == [.beyondAddressWidth])
+    }
+
     /// The sweep once paired each range only with the one reaching furthest
     /// before it: RAM [0, 0x3000), a device [0x1000, 0x8000) and a device
     /// [0x2000, 0x3000) lost the RAM/second-device pair.

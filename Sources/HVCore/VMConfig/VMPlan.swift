@@ -95,7 +95,7 @@ public enum VMPlanner {
 
     /// Builds the address space a plan describes, in one call. Alloc regions
     /// are populated eagerly unless `lazy` is set.
-    public static func build(_ plan: [PlannedMapping], into space: EPTAddrSpace, lazy: Bool = false) throws(AddrSpaceError) {
+    public static func build<F: PageTableFormat>(_ plan: [PlannedMapping], into space: AddrSpace<F>, lazy: Bool = false) throws(AddrSpaceError) {
         for m in plan {
             switch m.backing {
             case .alloc: try space.mapAlloc(GuestPhysAddr(m.gpa), size: m.size, flags: m.flags, populate: lazy ? .lazy : .eager)

@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("only"), help: "Run only these workload groups: populate, linear, lazy, small.")
     var only: [String] = []
 
-    @Option(help: "Page-table format for addrspace: ept (the default, compared with upstream), stage2, sv39x4 or sv48x4.")
+    @Option(help: "Page-table format for addrspace: ept (the default, compared with upstream), stage2, stage2-48, sv39x4 or sv48x4.")
     var format = "ept"
 
     func validate() throws {
@@ -32,7 +32,7 @@ struct BenchCommand: ParsableCommand {
         for group in only where !AddrSpaceWorkloads.groups.contains(group) {
             throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceWorkloads.groups.joined(separator: ", "))")
         }
-        guard NestedFormat(rawValue: format) != nil else { throw ValidationError("--format is ept, stage2, sv39x4 or sv48x4") }
+        guard NestedFormat(rawValue: format) != nil else { throw ValidationError("--format is ept, stage2, stage2-48, sv39x4 or sv48x4") }
     }
 
     func run() throws {
