@@ -23,6 +23,14 @@ enum GStageTheorems {
         return e | (flags & c.c(1)).shiftedLeft(by: 7) | (flags & c.c(2)).shiftedLeft(by: 5)
     }
 
+    /// An address rebuilt from a root index (at `levels - 1`), the 9-bit
+    /// indices below it and the page offset.
+    static func recombine(_ x: SymBV, root: SymBV, levels: Int) -> SymBV {
+        (0..<(levels - 1)).reduce(root.shiftedLeft(by: 12 + 9 * (levels - 1)) | Kernels.pageOffset4K(x)) { acc, level in
+            acc | Kernels.tableIndex(x, level: level).shiftedLeft(by: 12 + 9 * level)
+        }
+    }
+
     static var stage2: [Theorem] {
         let leaves = (0...2).map { level in
             Theorem("stage2_leaf_roundtrip_l\(level)",
@@ -57,9 +65,7 @@ enum GStageTheorems {
                            wrong: "a 9-bit root index, as for one unconcatenated table (IPA bit 39 lost)") { c, variant in
             let x = c.bv("ipa")
             let rootIndex = variant == .shipped ? Kernels.rootIndex(x, level: 2, rootBits: 10) : Kernels.tableIndex(x, level: 2)
-            let back = rootIndex.shiftedLeft(by: 30) | Kernels.tableIndex(x, level: 1).shiftedLeft(by: 21)
-                | Kernels.tableIndex(x, level: 0).shiftedLeft(by: 12) | Kernels.pageOffset4K(x)
-            return Query(inputs: [("ipa", x)], assumptions: [x.shiftedRight(by: 40).isZero], claim: back.equals(x))
+            return Query(inputs: [("ipa", x)], assumptions: [x.shiftedRight(by: 40).isZero], claim: recombine(x, root: rootIndex, levels: 3).equals(x))
         }
         let vttbr = Theorem("vttbr_fields", "VTTBR_EL2 holds the root's address in BADDR and the VMID in bits 63:48, nothing else",
                             wrong: "puts the VMID at bit 47, over the address") { c, variant in
@@ -106,17 +112,13 @@ enum GStageTheorems {
                            wrong: "upstream's 512-entry Sv39 root in Sv39x4 mode (GPA bits 40:39 lost)") { c, variant in
             let x = c.bv("gpa")
             let rootIndex = variant == .shipped ? Kernels.rootIndex(x, level: 2, rootBits: 11) : Kernels.tableIndex(x, level: 2)
-            let back = rootIndex.shiftedLeft(by: 30) | Kernels.tableIndex(x, level: 1).shiftedLeft(by: 21)
-                | Kernels.tableIndex(x, level: 0).shiftedLeft(by: 12) | Kernels.pageOffset4K(x)
-            return Query(inputs: [("gpa", x)], assumptions: [x.shiftedRight(by: 41).isZero], claim: back.equals(x))
+            return Query(inputs: [("gpa", x)], assumptions: [x.shiftedRight(by: 41).isZero], claim: recombine(x, root: rootIndex, levels: 3).equals(x))
         }
         let sv48 = Theorem("sv48x4_root_index", "for every 50-bit GPA, the 11-bit root index, the three 9-bit indices and the offset recombine to it",
                            wrong: "a 512-entry root (GPA bits 49:48 lost)") { c, variant in
             let x = c.bv("gpa")
             let rootIndex = variant == .shipped ? Kernels.rootIndex(x, level: 3, rootBits: 11) : Kernels.tableIndex(x, level: 3)
-            let back = rootIndex.shiftedLeft(by: 39) | Kernels.tableIndex(x, level: 2).shiftedLeft(by: 30)
-                | Kernels.tableIndex(x, level: 1).shiftedLeft(by: 21) | Kernels.tableIndex(x, level: 0).shiftedLeft(by: 12) | Kernels.pageOffset4K(x)
-            return Query(inputs: [("gpa", x)], assumptions: [x.shiftedRight(by: 50).isZero], claim: back.equals(x))
+            return Query(inputs: [("gpa", x)], assumptions: [x.shiftedRight(by: 50).isZero], claim: recombine(x, root: rootIndex, levels: 4).equals(x))
         }
         let hgatp = Theorem("hgatp_fields", "hgatp holds MODE 8 in bits 63:60, the VMID in 57:44 and the root's PPN in 43:0, with bits 59:58 clear",
                             wrong: "puts the root's address, not its PPN, in the PPN field") { c, variant in

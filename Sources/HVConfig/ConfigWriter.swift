@@ -17,21 +17,9 @@ public enum ConfigWriter {
         return "0x" + groups.joined(separator: "_")
     }
 
-    /// A TOML basic string.
-    public static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// A TOML basic string: the escapes are JSON's (quote, backslash,
+    /// \n, \t, \uXXXX for other control characters), which TOML shares.
+    public static func string(_ s: String) -> String { Report.json(s) }
 
     static func list(_ xs: [UInt64]) -> String { "[" + xs.map(number).joined(separator: ", ") + "]" }
 

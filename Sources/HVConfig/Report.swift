@@ -11,7 +11,7 @@ public enum Report {
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
             case "\t": out += "\\t"
-            default: out += ch.value < 0x20 ? "\\u" + String(repeating: "0", count: 4 - String(ch.value, radix: 16).count) + String(ch.value, radix: 16) : String(ch)
+            default: out += ch.value < 0x20 || ch.value == 0x7F ? "\\u" + String(repeating: "0", count: 4 - String(ch.value, radix: 16).count) + String(ch.value, radix: 16) : String(ch)
             }
         }
         return out + "\""
