@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "HVKVM", targets: ["HVKVM"]),
         .library(name: "HVConfig", targets: ["HVConfig"]),
         .library(name: "HVProofs", targets: ["HVProofs"]),
+        .library(name: "HVOracle", targets: ["HVOracle"]),
         .executable(name: "hvkit", targets: ["hvkit"]),
     ],
     dependencies: [
@@ -45,13 +46,15 @@ let package = Package(
         // VM configurations: a TOML 1.0 reader with positions, axvisor's format,
         // device trees, planning, rules with witnesses.
         .target(name: "HVConfig", dependencies: ["HVCore"]),
+        // QEMU (TCG) as an independent oracle for the formats and modes KVM cannot run here.
+        .target(name: "HVOracle", dependencies: ["HVCore"], exclude: ["Programs"]),
         // Executable specifications: the abstract model, the invariants, the
         // abstraction function and the model-based checker.
         .target(name: "HVSpecs", dependencies: ["HVCore"], path: "Specs"),
         .executableTarget(
             name: "hvkit",
             dependencies: [
-                "HVCore", "HVSpecs", "HVProofs", "SMT", "HVKVM", "HVConfig",
+                "HVCore", "HVSpecs", "HVProofs", "SMT", "HVKVM", "HVConfig", "HVOracle",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -68,6 +71,7 @@ let package = Package(
         .testTarget(name: "SMTTests", dependencies: ["SMT", "HVCore"]),
         .testTarget(name: "HVProofsTests", dependencies: ["HVProofs", "SMT", "HVCore"]),
         .testTarget(name: "HVSpecsTests", dependencies: ["HVCore", "HVSpecs", "TestSupport"]),
+        .testTarget(name: "HVOracleTests", dependencies: ["HVOracle", "HVCore"]),
         .testTarget(name: "ProjectTests", dependencies: []),
     ]
 )

@@ -1,0 +1,220 @@
+import Foundation
+import HVCore
+
+/// The RISC-V G-stage differential: HVKit builds a random Sv39x4 or Sv48x4
+/// table, QEMU's riscv64 CPU translates every probe through it with
+/// HLV.D / HSV.D and an instruction fetch in VS-mode, and both answers are compared (the protocol is
+/// in docs/oracle-protocol.md).
+public struct GStageOracle<Format: RISCVGStageLayout> {
+    /// Guest (emulated machine) physical layout: program, parameters and
+    /// probes, pattern-filled scratch the leaves point into, table pool.
+    static var programBase: UInt64 { 0x8000_0000 }
+    static var paramsBase: UInt64 { 0x8010_0000 }
+    static var scratchBase: UInt64 { 0x9000_0000 }
+    static var scratchSize: UInt64 { 64 << 20 }
+    static var poolBase: UInt64 { 0xC000_0000 }
+    static var gigapageHost: UInt64 { 0x1_0000_0000 }
+
+    /// A seeded encoding bug the teeth check switches on: the image QEMU
+    /// gets is changed after HVKit built it, as a wrong encoder would.
+    public enum Mutation: String, Sendable, CaseIterable {
+        /// U = 0 on every G-stage leaf (G-stage accesses are user accesses).
+        case userBitClear = "u-clear"
+        /// R and W swapped on every leaf.
+        case readWriteSwapped = "rw-swapped"
+    }
+
+    public let seed: UInt64
+    public let probes: Int
+    public let mutation: Mutation?
+    public let defect = OracleDefect.qemuGPATopBit(Format.guestAddressBits - 1)
+
+    public init(seed: UInt64, probes: Int, mutation: Mutation? = nil) {
+        self.seed = seed
+        self.probes = probes
+        self.mutation = mutation
+    }
+
+    struct Mapping { let gpa: UInt64, size: PageSize, hpa: UInt64, flags: MappingFlags }
+
+    static var flagChoices: [MappingFlags] {
+        [.read, .readWrite, [.read, .execute], .rwx, .execute, [.read, .write, .user], [.read, .device], [.read, .write, .uncached],
+         [.read, .write, .device, .uncached], [.read, .execute, .user]]
+    }
+
+    /// Random leaves of every size: 4 KiB and 2 MiB ones into the
+    /// pattern-filled scratch, 1 GiB ones onto the RAM at 4 GiB (zero, so
+    /// their values are not compared, and nothing there can be damaged by
+    /// a store a wrong table lets through); a quarter of the GPAs have the
+    /// top bit set (the upper half of the 2048-entry root).
+    func build(_ table: NestedPageTable<Format>, _ rng: inout SplitMix64) -> [Mapping] {
+        var out: [Mapping] = []
+        let bits = UInt64(Format.guestAddressBits)
+        for i in 0..<400 {
+            let size: PageSize = i % 50 == 0 ? .size1G : i % 5 == 0 ? .size2M : .size4K
+            var gpa = rng.next() & ((1 << bits) - 1) & ~(size.bytes - 1)
+            if rng.below(4) != 0 { gpa &= ~(1 << (bits - 1)) }
+            if rng.below(3) == 0 { gpa |= 1 << (bits - 2) }   // root entries 512-1023: only a 2048-entry root resolves them exactly
+            let hpa: UInt64 = switch size {
+            case .size1G: Self.gigapageHost
+            case .size2M: Self.scratchBase + rng.below(Self.scratchSize / size.bytes) * size.bytes
+            default: Self.scratchBase + rng.below(Self.scratchSize / size.bytes) * size.bytes
+            }
+            let flags = Self.flagChoices[Int(rng.below(UInt64(Self.flagChoices.count)))]
+            do {
+                try table.map(GuestPhysAddr(gpa), to: HostPhysAddr(hpa), size: size, flags: flags)
+                out.append(Mapping(gpa: gpa, size: size, hpa: hpa, flags: flags))
+            } catch { continue }  // overlaps an earlier leaf
+        }
+        return out
+    }
+
+    func probeList(_ mappings: [Mapping], _ rng: inout SplitMix64) -> [UInt64] {
+        let bits = UInt64(Format.guestAddressBits)
+        var out: [UInt64] = []
+        for m in mappings { out += [m.gpa, m.gpa + m.size.bytes - 8] }
+        while out.count < probes {
+            if rng.below(10) < 7, let m = mappings.isEmpty ? nil : mappings[Int(rng.below(UInt64(mappings.count)))] {
+                out.append(m.gpa + (rng.below(m.size.bytes) & ~7))
+            } else {
+                out.append(rng.next() & ((1 << bits) - 1) & ~7)
+            }
+        }
+        return Array(out.prefix(probes))
+    }
+
+    /// What a correct CPU answers for `gpa` through HVKit's table: the load
+    /// cause and value (nil: not checked), the store cause, and whether the
+    /// fetch ends in an instruction guest-page fault (cause 20; a fetch that
+    /// translates runs into an illegal instruction, cause 2).
+    static func expected(_ table: NestedPageTable<Format>, _ gpa: UInt64) -> (load: UInt64, value: UInt64?, store: UInt64, execute: UInt64) {
+        guard let t = table.query(GuestPhysAddr(gpa)) else { return (21, gpa >> 2, 23, 20) }
+        let h = t.hostAddress.raw
+        let inScratch = h >= scratchBase && h < scratchBase + scratchSize
+        return (t.flags.contains(.read) ? 0 : 21,
+                t.flags.contains(.read) ? (inScratch ? h : nil) : gpa >> 2,
+                t.flags.contains(.write) ? 0 : 23,
+                t.flags.contains(.execute) ? 2 : 20)
+    }
+
+    /// Every entry the walk of `gpa` reads, root first.
+    static func walk(_ table: NestedPageTable<Format>, _ gpa: UInt64) -> [String] {
+        var out: [String] = []
+        var base = table.root.raw
+        for level in stride(from: Format.levels - 1, through: 0, by: -1) {
+            let slot = Format.index(gpa, level: level)
+            let e = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)[slot]
+            out.append("L\(level)[\(slot)] = \(hex(e))")
+            guard Format.isPresent(e), !Format.isLeaf(e, level: level), level > 0 else { break }
+            base = Format.tableAddress(e)
+        }
+        return out
+    }
+
+    /// Rewrites every leaf entry of the image as the seeded bug would.
+    func mutate(_ table: NestedPageTable<Format>) {
+        guard let mutation else { return }
+        func visit(_ base: UInt64, _ level: Int) {
+            let entries = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)
+            for i in 0..<Format.entries(level: level) where Format.isPresent(entries[i]) {
+                if Format.isLeaf(entries[i], level: level) {
+                    switch mutation {
+                    case .userBitClear: entries[i] &= ~RISCVBits.user
+                    case .readWriteSwapped:
+                        let r = entries[i] & RISCVBits.read, w = entries[i] & RISCVBits.write
+                        entries[i] = entries[i] & ~(RISCVBits.read | RISCVBits.write) | r << 1 | w >> 1
+                    }
+                } else if level > 0 {
+                    visit(Format.tableAddress(entries[i]), level - 1)
+                }
+            }
+        }
+        visit(table.root.raw, Format.levels - 1)
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws(OracleError) -> OracleReport {
+        let started = ContinuousClock.now
+        var report = OracleReport(name: "\(Format.self == Sv39x4Format.self ? "sv39x4" : "sv48x4")\(mutation.map { " with seeded bug \($0.rawValue)" } ?? "")")
+        let pool = HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(Self.poolBase))
+        let table: NestedPageTable<Format>
+        do { table = try NestedPageTable<Format>(allocator: pool) } catch { throw .malformedAnswer("no table: \(error)") }
+        var rng = SplitMix64(seed: seed)
+        let mappings = build(table, &rng)
+        report.mappings = mappings.count
+        let probeGPAs = probeList(mappings, &rng)
+        progress("\(report.name): \(mappings.count) leaves, \(probeGPAs.count) probes; assembling and starting qemu-system-riscv64")
+        let program = try CrossAssembler.binary("riscv-gstage", prefix: "riscv64-linux-gnu-", march: ["-march=rv64ima_zicsr_h"], base: Self.programBase)
+
+        // The image QEMU loads is the pool's memory up to its highest table frame.
+        let end = table.tableFrames.map { $0 + frameSize + (($0 == table.root.raw) ? Format.rootBytes - frameSize : 0) }.max()!
+        let predictions = probeGPAs.map { Self.expected(table, $0) }
+        let answers = probeGPAs.map { gpa in table.query(GuestPhysAddr(gpa)).map { "\($0)" } ?? "unmapped" }
+        mutate(table)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hvkit-oracle-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // Unique names: runs of one seed may go on side by side.
+        let run = UUID().uuidString
+        let imageURL = dir.appendingPathComponent("gstage-\(run)-tables.bin"), paramsURL = dir.appendingPathComponent("gstage-\(run)-params.bin")
+        let image = Data(bytes: table.allocator.directMap.pointer(Self.poolBase)!, count: Int(end - Self.poolBase))
+        var params: [UInt64] = [0x4C43_5241_4F4B_5648, table.hgatp(vmid: 1), UInt64(probeGPAs.count), Self.scratchBase, Self.scratchBase + Self.scratchSize]
+        params += probeGPAs
+        do {
+            try image.write(to: imageURL)
+            try params.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: paramsURL)
+        } catch { throw .malformedAnswer("cannot write the images: \(error)") }
+        defer { try? FileManager.default.removeItem(at: imageURL); try? FileManager.default.removeItem(at: paramsURL) }
+
+        let output = try OracleProcess.run("qemu-system-riscv64", [
+            "-M", "virt", "-cpu", "rv64,h=true,svpbmt=true,c=false", "-m", "3G", "-bios", "none", "-accel", "tcg",
+            "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none",
+            "-device", "loader,file=\(program.path),addr=0x\(String(Self.programBase, radix: 16)),cpu-num=0",
+            "-device", "loader,file=\(paramsURL.path),addr=0x\(String(Self.paramsBase, radix: 16))",
+            "-device", "loader,file=\(imageURL.path),addr=0x\(String(Self.poolBase, radix: 16))",
+        ], timeout: 120)
+        let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard lines.last == "E", lines.count == probeGPAs.count + 1 else {
+            throw .malformedAnswer("expected \(probeGPAs.count) probe lines and E, got \(lines.count) lines: \(lines.suffix(3))")
+        }
+        for (i, gpa) in probeGPAs.enumerated() {
+            let fields = lines[i].split(separator: " ").compactMap { UInt64($0, radix: 16) }
+            guard fields.count == 4 else { throw .malformedAnswer("line \(i + 1): \(lines[i])") }
+            let e = predictions[i]
+            // A fetch that translated may also end in an access fault (cause 1)
+            // where the memory type forbids execution; only cause 20 means "not translated".
+            let fetchAgrees = (fields[3] == 20) == (e.execute == 20)
+            let agrees = fields[0] == e.load && (e.value == nil || fields[1] == e.value!) && fields[2] == e.store && fetchAgrees
+            if defect.applies(gpa) {
+                report.excluded[defect.name, default: 0] += 1
+                if !agrees { report.excludedDisagreeing[defect.name, default: 0] += 1 }
+                continue
+            }
+            report.compared += 1
+            if !agrees { report.disagreementCount += 1 }
+            if !agrees && report.disagreements.count < 20 {
+                let leaf = mappings.first { gpa >= $0.gpa && gpa - $0.gpa < $0.size.bytes }
+                report.disagreements.append(.init(
+                    probe: gpa,
+                    hvkit: "load \(e.load) \(e.value.map(hex) ?? "-") store \(e.store) fetch \(e.execute) (\(answers[i]))",
+                    walk: Self.walk(table, gpa),
+                    qemu: "load \(fields[0]) \(hex(fields[1])) store \(fields[2]) fetch \(fields[3])",
+                    replay: Self.replayTest(leaf, gpa, fields)))
+            }
+        }
+        report.seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        return report
+    }
+
+    /// The one leaf and the one probe, as a test to paste.
+    static func replayTest(_ leaf: Mapping?, _ gpa: UInt64, _ qemu: [UInt64]) -> String {
+        let map = leaf.map { "try t.map(GuestPhysAddr(\(hex($0.gpa))), to: HostPhysAddr(\(hex($0.hpa))), size: .\($0.size == .size4K ? "size4K" : $0.size == .size2M ? "size2M" : "size1G"), flags: MappingFlags(rawValue: \(hex($0.flags.rawValue))))" } ?? "// no leaf maps the probe"
+        return """
+        @Test func qemuDisagreement() throws {
+            let t = try NestedPageTable<\(Format.self)>(allocator: HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(0xC000_0000)))
+            \(map)
+            // QEMU answered load cause \(qemu[0]), store cause \(qemu[2]), fetch cause \(qemu[3]) for \(hex(gpa)).
+            let answer = t.query(GuestPhysAddr(\(hex(gpa))))
+            #expect(answer != nil)
+        }
+        """
+    }
+}
