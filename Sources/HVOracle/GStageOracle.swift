@@ -145,36 +145,14 @@ public struct GStageOracle<Format: RISCVGStageLayout> {
         progress("\(report.name): \(mappings.count) leaves, \(probeGPAs.count) probes; assembling and starting qemu-system-riscv64")
         let program = try CrossAssembler.binary("riscv-gstage", prefix: "riscv64-linux-gnu-", march: ["-march=rv64ima_zicsr_h"], base: Self.programBase)
 
-        // The image QEMU loads is the pool's memory up to its highest table frame.
-        let end = table.tableFrames.map { $0 + frameSize + (($0 == table.root.raw) ? Format.rootBytes - frameSize : 0) }.max()!
         let predictions = probeGPAs.map { Self.expected(table, $0) }
         let answers = probeGPAs.map { gpa in table.query(GuestPhysAddr(gpa)).map { "\($0)" } ?? "unmapped" }
         mutate(table)
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hvkit-oracle-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        // Unique names: runs of one seed may go on side by side.
-        let run = UUID().uuidString
-        let imageURL = dir.appendingPathComponent("gstage-\(run)-tables.bin"), paramsURL = dir.appendingPathComponent("gstage-\(run)-params.bin")
-        let image = Data(bytes: table.allocator.directMap.pointer(Self.poolBase)!, count: Int(end - Self.poolBase))
-        var params: [UInt64] = [0x4C43_5241_4F4B_5648, table.hgatp(vmid: 1), UInt64(probeGPAs.count), Self.scratchBase, Self.scratchBase + Self.scratchSize]
-        params += probeGPAs
-        do {
-            try image.write(to: imageURL)
-            try params.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: paramsURL)
-        } catch { throw .malformedAnswer("cannot write the images: \(error)") }
-        defer { try? FileManager.default.removeItem(at: imageURL); try? FileManager.default.removeItem(at: paramsURL) }
-
-        let output = try OracleProcess.run("qemu-system-riscv64", [
-            "-M", "virt", "-cpu", "rv64,h=true,svpbmt=true,c=false", "-m", "3G", "-bios", "none", "-accel", "tcg",
-            "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none",
-            "-device", "loader,file=\(program.path),addr=0x\(String(Self.programBase, radix: 16)),cpu-num=0",
-            "-device", "loader,file=\(paramsURL.path),addr=0x\(String(Self.paramsBase, radix: 16))",
-            "-device", "loader,file=\(imageURL.path),addr=0x\(String(Self.poolBase, radix: 16))",
-        ], timeout: 120)
-        let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard lines.last == "E", lines.count == probeGPAs.count + 1 else {
-            throw .malformedAnswer("expected \(probeGPAs.count) probe lines and E, got \(lines.count) lines: \(lines.suffix(3))")
-        }
+        let params = [0x4C43_5241_4F4B_5648, table.hgatp(vmid: 1), UInt64(probeGPAs.count), Self.scratchBase, Self.scratchBase + Self.scratchSize] + probeGPAs
+        let machine = QEMUMachine(binary: "qemu-system-riscv64", arguments: ["-M", "virt", "-cpu", "rv64,h=true,svpbmt=true,c=false", "-m", "3G", "-bios", "none"])
+        let lines = try machine.run(program: program, at: Self.programBase,
+                                    images: [(QEMUMachine.words(params), Self.paramsBase), (QEMUMachine.image(of: table, poolBase: Self.poolBase), Self.poolBase)],
+                                    expectedLines: probeGPAs.count)
         for (i, gpa) in probeGPAs.enumerated() {
             let fields = lines[i].split(separator: " ").compactMap { UInt64($0, radix: 16) }
             guard fields.count == 4 else { throw .malformedAnswer("line \(i + 1): \(lines[i])") }

@@ -1,0 +1,200 @@
+import Foundation
+import HVCore
+
+/// The AArch64 stage-2 differential: HVKit builds a random stage-2 table,
+/// QEMU's aarch64 CPU (at EL2) translates every probe IPA through it with
+/// AT S12E1R and AT S12E1W, and PAR_EL1 (output address, memory type, or
+/// the fault's status, stage and level) is compared with HVKit's walk
+/// (docs/oracle-protocol.md). AT cannot ask about execute permission, so XN
+/// is not compared here.
+public struct Stage2Oracle<Format: Stage2Layout> {
+    static var programBase: UInt64 { 0x4020_0000 }
+    static var paramsBase: UInt64 { 0x4030_0000 }
+    static var poolBase: UInt64 { 0x8000_0000 }
+
+    /// Seeded encoding bugs for the teeth check, applied to the image.
+    public enum Mutation: String, Sendable, CaseIterable {
+        /// Upstream's bug: S2AP read and write swapped.
+        case s2apSwapped = "s2ap-swapped"
+        /// The access flag left clear.
+        case accessFlagClear = "af-clear"
+    }
+
+    public let seed: UInt64
+    public let probes: Int
+    public let mutation: Mutation?
+
+    public init(seed: UInt64, probes: Int, mutation: Mutation? = nil) {
+        self.seed = seed
+        self.probes = probes
+        self.mutation = mutation
+    }
+
+    struct Mapping { let gpa: UInt64, size: PageSize, hpa: UInt64, flags: MappingFlags }
+
+    static var flagChoices: [MappingFlags] {
+        [.read, .readWrite, [.read, .execute], .rwx, .execute, [.read, .write, .user], [.read, .device], [.read, .write, .uncached],
+         [.read, .write, .device, .uncached]]
+    }
+
+    /// The name the report and the command line use.
+    public static var name: String { Format.self == Stage2IPA40Format.self ? "stage2-ipa40" : "stage2-ipa48" }
+
+    func build(_ table: NestedPageTable<Format>, _ rng: inout SplitMix64) -> [Mapping] {
+        var out: [Mapping] = []
+        let bits = UInt64(Format.guestAddressBits)
+        for i in 0..<400 {
+            let size: PageSize = i % 50 == 0 ? .size1G : i % 5 == 0 ? .size2M : .size4K
+            var gpa = rng.next() & ((1 << bits) - 1) & ~(size.bytes - 1)
+            if rng.below(3) == 0 { gpa |= 1 << (bits - 1) }   // the second concatenated root table (IPA 40)
+            // AT never touches the output memory: any 48-bit host address will do.
+            let hpa = rng.next() & ((1 << 48) - 1) & ~(size.bytes - 1)
+            let flags = Self.flagChoices[Int(rng.below(UInt64(Self.flagChoices.count)))]
+            do {
+                try table.map(GuestPhysAddr(gpa), to: HostPhysAddr(hpa), size: size, flags: flags)
+                out.append(Mapping(gpa: gpa, size: size, hpa: hpa, flags: flags))
+            } catch { continue }
+        }
+        return out
+    }
+
+    /// What PAR_EL1 must say for one access: the output page, whether the
+    /// memory is device memory, or the fault (permission or translation)
+    /// and its level in the Arm ARM's numbering.
+    enum Expected: Equatable {
+        case ok(page: UInt64, device: Bool)
+        case fault(permission: Bool, armLevel: Int)
+    }
+
+    static func expected(_ table: NestedPageTable<Format>, _ ipa: UInt64) -> (read: Expected, write: Expected) {
+        // The level the walk ends at: the leaf's, or the missing entry's.
+        var level = Format.levels - 1
+        var base = table.root.raw
+        while true {
+            let e = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)[Format.index(ipa, level: level)]
+            if !Format.isPresent(e) || Format.isLeaf(e, level: level) || level == 0 { break }
+            base = Format.tableAddress(e)
+            level -= 1
+        }
+        let armLevel = 3 - level
+        guard let t = table.query(GuestPhysAddr(ipa)) else { return (.fault(permission: false, armLevel: armLevel), .fault(permission: false, armLevel: armLevel)) }
+        let device = !t.flags.isDisjoint(with: [.device, .uncached])
+        let ok = Expected.ok(page: t.hostAddress.raw & ~0xFFF, device: device)
+        return (t.flags.contains(.read) ? ok : .fault(permission: true, armLevel: armLevel),
+                t.flags.contains(.write) ? ok : .fault(permission: true, armLevel: armLevel))
+    }
+
+    /// PAR_EL1 in the same terms: bit 0 F; on success PA in 47:12 and the
+    /// memory attributes in 63:56 (device types have the high nibble 0); on
+    /// a fault FST in 6:1 (0b0001LL translation, 0b0011LL permission) and
+    /// S (bit 9) set for a stage-2 fault.
+    static func decode(_ par: UInt64) -> Expected? {
+        if par & 1 == 0 { return .ok(page: par & 0x0000_FFFF_FFFF_F000, device: (par >> 60) == 0) }
+        let fst = (par >> 1) & 0x3F
+        guard par >> 9 & 1 == 1 else { return nil }   // a stage-1 fault: stage 1 is off, so never expected
+        switch fst >> 2 {
+        case 0b0001: return .fault(permission: false, armLevel: Int(fst & 3))
+        case 0b0011: return .fault(permission: true, armLevel: Int(fst & 3))
+        default: return nil
+        }
+    }
+
+    func mutate(_ table: NestedPageTable<Format>) {
+        guard let mutation else { return }
+        func visit(_ base: UInt64, _ level: Int) {
+            let entries = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)
+            for i in 0..<Format.entries(level: level) where Format.isPresent(entries[i]) {
+                if Format.isLeaf(entries[i], level: level) {
+                    switch mutation {
+                    case .s2apSwapped:
+                        let r = entries[i] & Stage2Bits.s2apRead, w = entries[i] & Stage2Bits.s2apWrite
+                        entries[i] = entries[i] & ~(Stage2Bits.s2apRead | Stage2Bits.s2apWrite) | r << 1 | w >> 1
+                    case .accessFlagClear: entries[i] &= ~Stage2Bits.accessFlag
+                    }
+                } else if level > 0 {
+                    visit(Format.tableAddress(entries[i]), level - 1)
+                }
+            }
+        }
+        visit(table.root.raw, Format.levels - 1)
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws(OracleError) -> OracleReport {
+        let started = ContinuousClock.now
+        var report = OracleReport(name: Self.name + (mutation.map { " with seeded bug \($0.rawValue)" } ?? ""))
+        let pool = HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(Self.poolBase))
+        let table: NestedPageTable<Format>
+        do { table = try NestedPageTable<Format>(allocator: pool) } catch { throw .malformedAnswer("no table: \(error)") }
+        var rng = SplitMix64(seed: seed)
+        let mappings = build(table, &rng)
+        report.mappings = mappings.count
+        var ipas: [UInt64] = mappings.flatMap { [$0.gpa, $0.gpa + $0.size.bytes - 8] }
+        let bits = UInt64(Format.guestAddressBits)
+        while ipas.count < probes {
+            if rng.below(10) < 7, !mappings.isEmpty {
+                let m = mappings[Int(rng.below(UInt64(mappings.count)))]
+                ipas.append(m.gpa + (rng.below(m.size.bytes) & ~7))
+            } else {
+                ipas.append(rng.next() & ((1 << bits) - 1) & ~7)
+            }
+        }
+        ipas = Array(ipas.prefix(probes))
+        progress("\(report.name): \(mappings.count) leaves, \(ipas.count) probes; assembling and starting qemu-system-aarch64")
+        let program = try CrossAssembler.binary("aarch64-stage2", prefix: "aarch64-linux-gnu-", march: [], base: Self.programBase)
+        let predictions = ipas.map { Self.expected(table, $0) }
+        let answers = ipas.map { ipa in table.query(GuestPhysAddr(ipa)).map { "\($0)" } ?? "unmapped" }
+        mutate(table)
+        let params = [0x4C43_5241_4F4B_5648, table.vttbr(vmid: 1), Format.vtcr, UInt64(ipas.count)] + ipas
+        let machine = QEMUMachine(binary: "qemu-system-aarch64", arguments: [
+            "-M", "virt,virtualization=on", "-cpu", "max", "-m", "3G", "-semihosting-config", "enable=on,target=native",
+        ])
+        let lines = try machine.run(program: program, at: Self.programBase,
+                                    images: [(QEMUMachine.words(params), Self.paramsBase), (QEMUMachine.image(of: table, poolBase: Self.poolBase), Self.poolBase)],
+                                    expectedLines: ipas.count)
+        for (i, ipa) in ipas.enumerated() {
+            let fields = lines[i].split(separator: " ").compactMap { UInt64($0, radix: 16) }
+            guard fields.count == 2 else { throw .malformedAnswer("line \(i + 1): \(lines[i])") }
+            report.compared += 1
+            let (read, write) = (Self.decode(fields[0]), Self.decode(fields[1]))
+            guard read != predictions[i].read || write != predictions[i].write else { continue }
+            report.disagreementCount += 1
+            if report.disagreements.count < 20 {
+                let leaf = mappings.first { ipa >= $0.gpa && ipa - $0.gpa < $0.size.bytes }
+                report.disagreements.append(.init(
+                    probe: ipa,
+                    hvkit: "read \(predictions[i].read) write \(predictions[i].write) (\(answers[i]))",
+                    walk: Self.walk(table, ipa),
+                    qemu: "PAR_EL1 read \(hex(fields[0])) write \(hex(fields[1])) = read \(read.map { "\($0)" } ?? "?") write \(write.map { "\($0)" } ?? "?")",
+                    replay: Self.replayTest(leaf, ipa)))
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return report
+    }
+
+    static func walk(_ table: NestedPageTable<Format>, _ ipa: UInt64) -> [String] {
+        var out: [String] = []
+        var base = table.root.raw
+        for level in stride(from: Format.levels - 1, through: 0, by: -1) {
+            let slot = Format.index(ipa, level: level)
+            let e = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)[slot]
+            out.append("level \(3 - level) [\(slot)] = \(hex(e))")
+            guard Format.isPresent(e), !Format.isLeaf(e, level: level), level > 0 else { break }
+            base = Format.tableAddress(e)
+        }
+        return out
+    }
+
+    static func replayTest(_ leaf: Mapping?, _ ipa: UInt64) -> String {
+        let map = leaf.map { "try t.map(GuestPhysAddr(\(hex($0.gpa))), to: HostPhysAddr(\(hex($0.hpa))), size: .\($0.size == .size4K ? "size4K" : $0.size == .size2M ? "size2M" : "size1G"), flags: MappingFlags(rawValue: \(hex($0.flags.rawValue))))" } ?? "// no leaf maps the probe"
+        return """
+        @Test func qemuStage2Disagreement() throws {
+            let t = try NestedPageTable<\(Format.self)>(allocator: HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(0x8000_0000)))
+            \(map)
+            let answer = t.query(GuestPhysAddr(\(hex(ipa))))
+            #expect(answer != nil)
+        }
+        """
+    }
+}
