@@ -66,7 +66,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "HVKVMTests", dependencies: ["HVKVM", "HVCore", "TestSupport"]),
+        .testTarget(name: "HVKVMTests", dependencies: ["HVKVM", "HVCore", "HVOracle", "TestSupport"]),
         .testTarget(name: "HVConfigTests", dependencies: ["HVConfig", "HVCore"], exclude: ["Fixtures", "Oracle"]),
         .testTarget(name: "SMTTests", dependencies: ["SMT", "HVCore"]),
         .testTarget(name: "HVProofsTests", dependencies: ["HVProofs", "SMT", "HVCore"]),

@@ -23,4 +23,19 @@ enum CrossAssembler {
         _ = try OracleProcess.run("\(prefix)objcopy", ["-O", "binary", elf, bin.path], timeout: 30)
         return bin
     }
+
+    /// An ELF executable linked at `base` (QEMU's x86 -kernel takes a
+    /// multiboot ELF).
+    static func elf(_ program: String, assembler: String, assemblerFlags: [String], linker: String, linkerFlags: [String], base: UInt64) throws(OracleError) -> URL {
+        lock.lock()
+        defer { lock.unlock() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hvkit-oracle-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let object = dir.appendingPathComponent("\(program).o").path
+        let elf = dir.appendingPathComponent("\(program).elf")
+        if FileManager.default.fileExists(atPath: elf.path) { return elf }
+        _ = try OracleProcess.run(assembler, assemblerFlags + ["-o", object, programs.appendingPathComponent("\(program).S").path], timeout: 30)
+        _ = try OracleProcess.run(linker, linkerFlags + ["-Ttext=0x\(String(base, radix: 16))", "-o", elf.path, object], timeout: 30)
+        return elf
+    }
 }

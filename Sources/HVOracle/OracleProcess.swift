@@ -29,7 +29,7 @@ enum OracleProcess {
         return nil
     }
 
-    static func run(_ tool: String, _ arguments: [String], timeout seconds: Double) throws(OracleError) -> String {
+    static func run(_ tool: String, _ arguments: [String], timeout seconds: Double, acceptedStatus: Int32 = 0) throws(OracleError) -> String {
         guard let path = find(tool) else { throw .missingTool(tool) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
@@ -55,7 +55,7 @@ enum OracleProcess {
             throw .timedOut(command: ([tool] + arguments).joined(separator: " "), seconds: seconds, stderr: errData.string)
         }
         p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw .toolFailed(command: ([tool] + arguments).joined(separator: " "), status: p.terminationStatus, stderr: errData.string) }
+        guard p.terminationStatus == acceptedStatus else { throw .toolFailed(command: ([tool] + arguments).joined(separator: " "), status: p.terminationStatus, stderr: errData.string) }
         return outData.string
     }
 }

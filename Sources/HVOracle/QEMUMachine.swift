@@ -8,15 +8,19 @@ import HVCore
 struct QEMUMachine {
     let binary: String
     let arguments: [String]
+    /// The exit status of a normal end (isa-debug-exit makes it 1).
+    var exitStatus: Int32 = 0
+    /// A line the program prints first, where firmware prints before it.
+    var startLine: String? = nil
 
     /// Runs the machine with `images` loaded; returns the program's lines
     /// before the closing "E", which must be `expectedLines` of them.
-    func run(program: URL, at base: UInt64, images: [(Data, UInt64)], expectedLines: Int) throws(OracleError) -> [Substring] {
+    func run(program: URL?, at base: UInt64, images: [(Data, UInt64)], expectedLines: Int) throws(OracleError) -> [Substring] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hvkit-oracle-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         // Unique names: runs may go on side by side.
         let run = UUID().uuidString
-        var loaders = ["-device", "loader,file=\(program.path),addr=0x\(String(base, radix: 16)),cpu-num=0"]
+        var loaders = program.map { ["-device", "loader,file=\($0.path),addr=0x\(String(base, radix: 16)),cpu-num=0"] } ?? []
         var files: [URL] = []
         defer { for f in files { try? FileManager.default.removeItem(at: f) } }
         for (k, (data, address)) in images.enumerated() {
@@ -26,8 +30,12 @@ struct QEMUMachine {
             loaders += ["-device", "loader,file=\(url.path),addr=0x\(String(address, radix: 16))"]
         }
         let output = try OracleProcess.run(binary, arguments + ["-accel", "tcg", "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none"] + loaders,
-                                           timeout: 120)
-        let lines = output.split(separator: "\n").map { $0.drop { $0 == " " } }
+                                           timeout: 120, acceptedStatus: exitStatus)
+        var lines = output.split(separator: "\n").map { $0.drop { $0 == " " } }
+        if let startLine {
+            guard let start = lines.lastIndex(where: { $0.hasSuffix(startLine) }) else { throw .malformedAnswer("no start line \(startLine) in the output") }
+            lines = Array(lines[(start + 1)...])
+        }
         guard lines.last == "E", lines.count == expectedLines + 1 else {
             throw .malformedAnswer("expected \(expectedLines) lines and E, got \(lines.count) lines ending \(lines.suffix(2))")
         }

@@ -8,10 +8,10 @@ struct OracleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oracle",
         abstract: "Compare HVKit's page-table walks with QEMU's (TCG) on random tables and probes.",
-        discussion: "Needs qemu-system-riscv64, qemu-system-aarch64 and the riscv64/aarch64 cross binutils (scripts/setup installs them). Exit status 1 on a disagreement, 2 when an oracle cannot run."
+        discussion: "Needs qemu-system-riscv64, qemu-system-aarch64, qemu-system-x86_64 and the riscv64/aarch64 cross binutils (scripts/setup installs them). Exit status 1 on a disagreement, 2 when an oracle cannot run."
     )
 
-    @Option(help: "sv39x4, sv48x4, stage2 (40-bit IPA, concatenated root), stage2-48, or all.")
+    @Option(help: "sv39x4, sv48x4, stage2 (40-bit IPA, concatenated root), stage2-48, x86-32, x86-pae, or all.")
     var format = "all"
 
     @Option(help: "Probes per format.")
@@ -20,7 +20,7 @@ struct OracleCommand: ParsableCommand {
     @Option(help: "Seed for the tables and probes (decimal or 0x-hex).")
     var seed = "0x4f52_4143_4c45"
 
-    @Option(help: "Switch on a seeded encoding bug in the image QEMU gets: u-clear or rw-swapped (G-stage), s2ap-swapped or af-clear (stage 2).")
+    @Option(help: "Switch on a seeded bug (the teeth check): in the image QEMU gets, u-clear or rw-swapped (G-stage), s2ap-swapped or af-clear (stage 2); in HVKit's x86 walker, ignores-wp or ignores-nx.")
     var seededBug: String?
 
     @Flag(help: "One JSON object per format.")
@@ -32,12 +32,15 @@ struct OracleCommand: ParsableCommand {
             throw ValidationError("--seed must be a decimal or 0x-hex 64-bit number")
         }
         guard probes > 0 else { throw ValidationError("--probes must be positive") }
-        let known = ["sv39x4", "sv48x4", "stage2", "stage2-48"]
+        let known = ["sv39x4", "sv48x4", "stage2", "stage2-48", "x86-32", "x86-pae"]
         let formats = format == "all" ? known : [format]
-        guard formats.allSatisfy(known.contains) else { throw ValidationError("--format is sv39x4, sv48x4, stage2, stage2-48 or all") }
+        guard formats.allSatisfy(known.contains) else { throw ValidationError("--format is sv39x4, sv48x4, stage2, stage2-48, x86-32, x86-pae or all") }
         let gstageBug = seededBug.flatMap { GStageOracle<Sv39x4Format>.Mutation(rawValue: $0) }
         let stage2Bug = seededBug.flatMap { Stage2Oracle<Stage2IPA40Format>.Mutation(rawValue: $0) }
-        if let seededBug, gstageBug == nil, stage2Bug == nil { throw ValidationError("--seeded-bug '\(seededBug)' is none of u-clear, rw-swapped, s2ap-swapped, af-clear") }
+        let walkerBug = seededBug.flatMap { X86PagingOracle.SeededWalkerBug(rawValue: $0) }
+        if let seededBug, gstageBug == nil, stage2Bug == nil, walkerBug == nil {
+            throw ValidationError("--seeded-bug '\(seededBug)' is none of u-clear, rw-swapped, s2ap-swapped, af-clear, ignores-wp, ignores-nx")
+        }
         var failed = false
         for f in formats {
             let progress: (String) -> Void = { if !json { FileHandle.standardError.write(Data("oracle: \($0)\n".utf8)) } }
@@ -53,6 +56,9 @@ struct OracleCommand: ParsableCommand {
                 case "stage2":
                     if seededBug != nil && stage2Bug == nil { continue }
                     report = try Stage2Oracle<Stage2IPA40Format>(seed: seedValue, probes: probes, mutation: stage2Bug).run(progress: progress)
+                case "x86-32", "x86-pae":
+                    if seededBug != nil && walkerBug == nil { continue }
+                    report = try X86PagingOracle(mode: f == "x86-32" ? 2 : 3, seed: seedValue, probes: probes, bug: walkerBug).run(progress: progress)
                 default:
                     if seededBug != nil && stage2Bug == nil { continue }
                     report = try Stage2Oracle<Stage2IPA48Format>(seed: seedValue, probes: probes, mutation: stage2Bug.flatMap { .init(rawValue: $0.rawValue) }).run(progress: progress)

@@ -1,107 +1,8 @@
 import CKVM
 import HVCore
 import HVKVM
+import HVOracle
 import Testing
-
-/// Builds random guest page tables in guest memory for one paging mode.
-struct GuestTableBuilder {
-    let space: EPTAddrSpace
-    let level: Int
-    var next: UInt64  // next free table frame (guest-physical)
-    var rng: SplitMix64
-    let root: UInt64
-
-    init(space: EPTAddrSpace, level: Int, tableArea: UInt64, seed: UInt64) throws {
-        self.space = space
-        self.level = level
-        next = tableArea
-        rng = SplitMix64(seed: seed)
-        root = next
-        next += 0x1000
-    }
-
-    var width: Int { level == 2 ? 4 : 8 }
-
-    func readEntry(_ gpa: UInt64) -> UInt64 {
-        width == 4 ? UInt64((try? space.read(UInt32.self, at: GuestPhysAddr(gpa))) ?? 0) : (try? space.read(UInt64.self, at: GuestPhysAddr(gpa))) ?? 0
-    }
-
-    func writeEntry(_ gpa: UInt64, _ value: UInt64) throws {
-        if width == 4 { try space.write(UInt32(truncatingIfNeeded: value), at: GuestPhysAddr(gpa)) } else { try space.write(value, at: GuestPhysAddr(gpa)) }
-    }
-
-    mutating func newTable() -> UInt64 { defer { next += 0x1000 }; return next }
-
-    /// Random permission and attribute bits for an entry, now and then a
-    /// non-present one or one with a reserved bit.
-    mutating func flags(leafLevelShift: UInt64?) -> UInt64 {
-        var f: UInt64 = 1 | (rng.below(2) << 1) | (rng.below(2) << 2)
-        if rng.below(40) == 0 { f &= ~1 }  // not present
-        if level != 2, rng.below(8) == 0 { f |= 1 << 63 }  // NX
-        if rng.below(60) == 0 { f |= level == 2 ? (leafLevelShift == 22 ? 1 << 21 : 0) : 1 << 51 }  // reserved (MAXPHYADDR < 52)
-        return f
-    }
-
-    /// The first table to walk for `gva` and the shifts of the levels
-    /// below it (for PAE, creating the page directory its PDPTE needs).
-    mutating func start(_ gva: UInt64) throws -> (table: UInt64, shifts: [UInt64]) {
-        switch level {
-        case 2: return (root, [22, 12])
-        case 3:
-            let slot = root + ((gva >> 30) & 3) * 8
-            var pdpte = readEntry(slot)
-            if pdpte & 1 == 0 { pdpte = newTable() | 1; try writeEntry(slot, pdpte) }
-            return (pdpte & 0x0007_FFFF_FFFF_F000, [21, 12])
-        default: return (root, [39, 30, 21, 12])
-        }
-    }
-
-    /// Maps the code page identically, present and writable, so the vCPU
-    /// can run a few instructions in this mode.
-    mutating func mapIdentityCodePage(_ page: UInt64) throws {
-        var (table, shifts) = try start(page)
-        for (depth, shift) in shifts.enumerated() {
-            let bits: UInt64 = level == 2 ? 10 : 9
-            let slot = table + ((page >> shift) & ((1 << bits) - 1)) * UInt64(width)
-            if depth == shifts.count - 1 { try writeEntry(slot, page | 0x3); return }
-            let entry = readEntry(slot)
-            if entry & 1 != 0 { table = entry & 0x0007_FFFF_F000; continue }
-            let child = newTable()
-            try writeEntry(slot, child | 0x7)
-            table = child
-        }
-    }
-
-    /// Maps `gva` to a random guest-physical page (sometimes with a huge page).
-    mutating func map(_ gva: UInt64, targetBase: UInt64, targetSpan: UInt64) throws {
-        var (table, shifts) = try start(gva)
-        for (depth, shift) in shifts.enumerated() {
-            let bits: UInt64 = level == 2 ? 10 : 9
-            let slot = table + ((gva >> shift) & ((1 << bits) - 1)) * UInt64(width)
-            let entry = readEntry(slot)
-            let isLast = depth == shifts.count - 1
-            let largeOK = (level == 2 && shift == 22) || (level != 2 && (shift == 21 || (shift == 30 && level == 4)))
-            if entry & 1 != 0 && (entry & (1 << 7) == 0 || !largeOK) && !isLast {
-                table = entry & (level == 2 ? 0xFFFF_F000 : 0x0007_FFFF_FFFF_F000)  // bit 51 may be a planted reserved bit
-                continue
-            }
-            if entry != 0 { return }  // already a leaf (or a deliberately broken entry) here
-            let size = UInt64(1) << shift
-            if isLast || (largeOK && rng.below(6) == 0) {
-                let page = (targetBase + rng.below(targetSpan / size) * size) & ~(size - 1)
-                var value = page | flags(leafLevelShift: shift) | (isLast ? 0 : 1 << 7)
-                if level == 2 { value &= 0xFFFF_FFFF }
-                try writeEntry(slot, value)
-                return
-            }
-            let child = newTable()
-            var value = child | 0x7 | (flags(leafLevelShift: nil) & ~0x7 & ~(1 << 7))
-            if rng.below(50) == 0 { value &= ~2 }  // a read-only table entry
-            try writeEntry(slot, level == 2 ? value & 0xFFFF_FFFF : value)
-            table = child
-        }
-    }
-}
 
 @Suite("Guest page walker against KVM_TRANSLATE", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
 struct GuestPagingTests {
@@ -167,14 +68,20 @@ struct GuestPagingTests {
                 walk.append("[\(hex(gpa))] = \(value.map(hex) ?? "unmapped")")
                 return value
             }
-            compared += 1
+            // Without paging both sides answer the identity: asserted, but not
+            // counted as a comparison with KVM (it proves nothing about a walk).
+            if level != 0 { compared += 1 }
             let agree = kvm.valid ? ours.gpa == kvm.gpa : ours.gpa == nil
             if !agree && disagreements.count < 5 {
                 disagreements.append("gva \(hex(gva)): KVM \(kvm.valid ? hex(kvm.gpa) : "invalid"), walker \(ours); walk \(walk.joined(separator: " -> "))")
             }
         }
         #expect(disagreements.isEmpty, "\(disagreements.joined(separator: "\n"))")
-        print("guest paging level \(level): \(compared) addresses compared with KVM_TRANSLATE, \(disagreements.count) disagreements")
+        // KVM_TRANSLATE answers the address only: on x86 KVM fills its
+        // writeable and usermode fields with constants, so permissions and
+        // error codes are left to the QEMU oracle (HVOracleTests).
+        print(level == 0 ? "guest paging level 0: no paging, the walker's identity asserted for 10,000 addresses (not counted as a KVM comparison)"
+                         : "guest paging level \(level): \(compared) addresses compared with KVM_TRANSLATE, \(disagreements.count) disagreements")
         KVMAvailability.ran("walkerAgreesWithKVM(\(level))")
     }
 }

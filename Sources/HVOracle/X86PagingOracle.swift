@@ -1,0 +1,157 @@
+import Foundation
+import HVCore
+
+/// The x86 guest-paging differential for the modes this KVM cannot enter:
+/// 32-bit paging (with PSE 4 MiB pages) and PAE (with NX). Random guest
+/// tables from `GuestTableBuilder`; QEMU's x86 CPU runs the probe program
+/// over them at CPL 0 with CR0.WP set, reading, writing and executing in
+/// every probe page; HVKit's `GuestPageWalker` predicts each outcome and
+/// each page-fault error code (docs/oracle-protocol.md).
+public struct X86PagingOracle {
+    static let programBase: UInt64 = 0x10_0000
+    static let paramsBase: UInt64 = 0x20_0000
+    static let tableArea: UInt64 = 0x40_0000
+    static let dataBase: UInt64 = 0x100_0000
+    static let dataSize: UInt64 = 64 << 20
+    /// QEMU's -cpu max,phys-bits=40: the MAXPHYADDR the walker assumes.
+    static let physicalBits = 40
+
+    /// A seeded bug in HVKit's walker for the teeth check.
+    public enum SeededWalkerBug: String, Sendable, CaseIterable {
+        /// Ignores CR0.WP: supervisor writes to read-only pages predicted to succeed.
+        case ignoresWP = "ignores-wp"
+        /// Ignores NX (PAE) / treats every page as executable.
+        case ignoresNX = "ignores-nx"
+    }
+
+    public let mode: Int   // 2 = 32-bit, 3 = PAE
+    public let seed: UInt64
+    public let probes: Int
+    public let bug: SeededWalkerBug?
+
+    public init(mode: Int, seed: UInt64, probes: Int, bug: SeededWalkerBug? = nil) {
+        precondition(mode == 2 || mode == 3, "32-bit (2) or PAE (3)")
+        self.mode = mode
+        self.seed = seed
+        self.probes = probes
+        self.bug = bug
+    }
+
+    /// QEMU 7.2 (TCG) reports a reserved-bit page fault with RSVD set and
+    /// P clear; the SDM (4.7, the RSVD flag): "reserved bits are not checked
+    /// in a paging-structure entry whose P flag is 0, bit 3 of the error code
+    /// can be set only if bit 0 is also set".
+    public static let rsvdWithoutP = OracleDefect(
+        name: "qemu-x86-rsvd-without-p",
+        evidence: "QEMU 7.2 TCG delivers reserved-bit #PF error codes with P = 0; SDM 4.7: RSVD can be set only if P is also set",
+        applies: { _ in true })
+
+    /// Whether QEMU's error code is HVKit's, or HVKit's but for the P bit
+    /// the defect clears.
+    static func match(_ qemu: UInt32, _ hvkit: UInt32) -> (agrees: Bool, byDefect: Bool) {
+        if qemu == hvkit { return (true, false) }
+        if qemu != 0xFFFF_FFFF, qemu & 0b1001 == 0b1000, qemu | 1 == hvkit { return (true, true) }
+        return (false, false)
+    }
+
+    public var name: String { (mode == 2 ? "x86-32" : "x86-pae") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "") }
+
+    func info(_ cr3: UInt64, write: Bool = false, fetch: Bool = false) -> GuestPageWalkInfo {
+        var i = GuestPageWalkInfo(topEntry: cr3, level: mode)
+        i.pse = mode == 2
+        i.wp = bug != .ignoresWP
+        i.nxe = mode == 3 && bug != .ignoresNX
+        i.physicalAddressBits = Self.physicalBits
+        i.isWriteAccess = write
+        i.isInstructionFetch = fetch
+        return i
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws(OracleError) -> OracleReport {
+        let started = ContinuousClock.now
+        var report = OracleReport(name: name)
+        // Guest memory the builder writes its tables into (HVKit's own address space).
+        let pool = HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(1 << 32))
+        let space: EPTAddrSpace
+        var builder: GuestTableBuilder
+        do {
+            space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+            try space.mapAlloc(GuestPhysAddr(Self.tableArea), size: 8 << 20, flags: .readWrite, populate: .eager)
+            builder = try GuestTableBuilder(space: space, level: mode, tableArea: Self.tableArea, seed: seed)
+            // The program, its data, stack and parameters: identity, writable, supervisor.
+            for page in stride(from: UInt64(0x10_0000), to: 0x30_0000, by: 0x1000) { try builder.mapIdentityCodePage(page) }
+        } catch { throw .malformedAnswer("cannot build the guest tables: \(error)") }
+        var rng = SplitMix64(seed: seed ^ 0x5836)
+        // Random GVAs over 4 GiB (outside the identity range), to random data pages.
+        var pages: [UInt64] = []
+        for _ in 0..<1500 {
+            let gva = rng.below(1 << 32) & ~0xFFF
+            if gva < 0x40_0000 { continue }
+            do { try builder.map(gva, targetBase: Self.dataBase, targetSpan: Self.dataSize) } catch { throw .malformedAnswer("\(error)") }
+            pages.append(gva)
+        }
+        report.mappings = pages.count
+        var probeList: [UInt64] = []
+        while probeList.count < probes {
+            // Mostly mapped pages (and the pages beside them), some anywhere.
+            let r = rng.below(10)
+            let gva: UInt64 = r < 7 ? pages[Int(rng.below(UInt64(pages.count)))] + (r == 6 ? 0x1000 : 0) : rng.below(1 << 32) & ~0xFFF
+            if gva < 0x40_0000 || gva >= 1 << 32 { continue }
+            probeList.append(gva)
+        }
+        let read = { (gpa: UInt64, width: Int) -> UInt64? in
+            width == 4 ? (try? space.read(UInt32.self, at: GuestPhysAddr(gpa))).map(UInt64.init) : try? space.read(UInt64.self, at: GuestPhysAddr(gpa))
+        }
+        let cr3 = builder.root
+        struct Prediction { let read: UInt32, value: UInt32?, write: UInt32, fetch: UInt32?, walk: String }
+        func code(_ r: GuestWalkResult) -> UInt32 { if case let .fault(c) = r { c } else { 0xFFFF_FFFF } }
+        let predictions: [Prediction] = probeList.map { gva in
+            let rd = GuestPageWalker.walk(gva, info(cr3), read: read)
+            let wr = GuestPageWalker.walk(gva, info(cr3, write: true), read: read)
+            let fx = GuestPageWalker.walk(gva + 8, info(cr3, fetch: true), read: read)
+            // Fetch only where it lands on a data page (RET); elsewhere it is not tried.
+            let fetchSafe = fx.gpa.map { $0 >= Self.dataBase && $0 < Self.dataBase + Self.dataSize } ?? true
+            let value = rd.gpa.flatMap { $0 >= Self.dataBase && $0 < Self.dataBase + Self.dataSize ? UInt32($0 & ~0xFFF) : nil }
+            return Prediction(read: code(rd), value: rd.gpa == nil ? nil : value, write: code(wr), fetch: fetchSafe ? code(fx) : nil,
+                              walk: "read \(rd), write \(wr), fetch \(fx)")
+        }
+        progress("\(name): \(pages.count) mapped pages, \(probeList.count) probes; assembling and starting qemu-system-x86_64")
+        let program = try CrossAssembler.elf("x86-paging", assembler: "as", assemblerFlags: ["--32"], linker: "ld", linkerFlags: ["-m", "elf_i386"], base: Self.programBase)
+        let tables: Data
+        do { tables = Data(try space.readBytes(GuestPhysAddr(Self.tableArea), count: Int(builder.next - Self.tableArea))) } catch { throw .malformedAnswer("\(error)") }
+        var params: [UInt64] = [0x4C43_5241_4F4B_5648, UInt64(mode), cr3, UInt64(probeList.count), Self.dataBase, Self.dataBase + Self.dataSize]
+        params += zip(probeList, predictions).map { gva, p in gva | (p.fetch == nil ? 0 : 1 << 32) }
+        let machine = QEMUMachine(binary: "qemu-system-x86_64", arguments: [
+            "-cpu", "max,phys-bits=40", "-m", "128M", "-kernel", program.path, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        ], exitStatus: 1, startLine: "S")
+        let lines = try machine.run(program: nil, at: 0, images: [(QEMUMachine.words(params), Self.paramsBase), (tables, Self.tableArea)],
+                                    expectedLines: probeList.count)
+        for (i, gva) in probeList.enumerated() {
+            let f = lines[i].split(separator: " ").compactMap { UInt32($0, radix: 16) }
+            guard f.count == 4 else { throw .malformedAnswer("line \(i + 1): \(lines[i])") }
+            let p = predictions[i]
+            let checks: [(agrees: Bool, byDefect: Bool)] = [Self.match(f[0], p.read), Self.match(f[2], p.write), p.fetch.map { Self.match(f[3], $0) } ?? (true, false)]
+            let agrees = checks.allSatisfy(\.agrees) && (p.value == nil || f[1] == p.value!)
+            if agrees, checks.contains(where: \.byDefect) {
+                // Equal but for the P bit of a reserved-bit fault: kept out, counted.
+                report.excluded[Self.rsvdWithoutP.name, default: 0] += 1
+                report.excludedDisagreeing[Self.rsvdWithoutP.name, default: 0] += 1
+                continue
+            }
+            report.compared += 1
+            guard !agrees else { continue }
+            report.disagreementCount += 1
+            if report.disagreements.count < 20 {
+                report.disagreements.append(.init(
+                    probe: gva,
+                    hvkit: "read \(hex(UInt64(p.read))) value \(p.value.map { hex(UInt64($0)) } ?? "-") write \(hex(UInt64(p.write))) fetch \(p.fetch.map { hex(UInt64($0)) } ?? "not tried")",
+                    walk: [p.walk],
+                    qemu: "read \(hex(UInt64(f[0]))) value \(hex(UInt64(f[1]))) write \(hex(UInt64(f[2]))) fetch \(hex(UInt64(f[3])))",
+                    replay: "// GuestPageWalker.walk(\(hex(gva)), GuestPageWalkInfo(topEntry: \(hex(cr3)), level: \(mode)) ...) over the tables of seed \(hex(seed))"))
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return report
+    }
+}

@@ -1,0 +1,32 @@
+import HVCore
+import HVOracle
+import Testing
+
+/// QEMU's x86 CPU as the oracle for the guest paging modes PVM cannot enter.
+@Suite("QEMU oracle: x86 32-bit and PAE guest paging")
+struct X86PagingOracleTests {
+    static func run(_ mode: Int, seed: UInt64, bug: X86PagingOracle.SeededWalkerBug? = nil) throws -> OracleReport? {
+        do {
+            return try X86PagingOracle(mode: mode, seed: seed, probes: 10_000, bug: bug).run()
+        } catch let OracleError.missingTool(tool) {
+            print("SKIPPED: QEMU oracle x86 mode \(mode): \(tool) is not installed (scripts/setup installs it)")
+            return nil
+        }
+    }
+
+    @Test(arguments: [2, 3])
+    func theWalkerAgreesWithQEMU(_ mode: Int) throws {
+        guard let r = try Self.run(mode, seed: 0x3286 + UInt64(mode)) else { return }
+        print(r.summary)
+        #expect(r.compared >= 9_000)
+        #expect(r.disagreementCount == 0, "\(r.disagreements.prefix(3).map(\.description).joined(separator: "\n"))")
+    }
+
+    /// Teeth: a walker that forgets CR0.WP or NX disagrees.
+    @Test(arguments: [(3, X86PagingOracle.SeededWalkerBug.ignoresWP), (3, .ignoresNX), (2, .ignoresWP)])
+    func aSeededWalkerBugIsCaught(_ mode: Int, _ bug: X86PagingOracle.SeededWalkerBug) throws {
+        guard let r = try Self.run(mode, seed: 0x3286 + UInt64(mode), bug: bug) else { return }
+        print(r.summary)
+        #expect(r.disagreementCount > 50, "\(bug.rawValue) went (almost) unnoticed: \(r.disagreementCount)")
+    }
+}
