@@ -35,52 +35,22 @@ public struct GStageOracle<Format: RISCVGStageLayout> {
         self.mutation = mutation
     }
 
-    struct Mapping { let gpa: UInt64, size: PageSize, hpa: UInt64, flags: MappingFlags }
-
-    static var flagChoices: [MappingFlags] {
-        [.read, .readWrite, [.read, .execute], .rwx, .execute, [.read, .write, .user], [.read, .device], [.read, .write, .uncached],
-         [.read, .write, .device, .uncached], [.read, .execute, .user]]
-    }
-
     /// Random leaves of every size: 4 KiB and 2 MiB ones into the
     /// pattern-filled scratch, 1 GiB ones onto the RAM at 4 GiB (zero, so
     /// their values are not compared, and nothing there can be damaged by
     /// a store a wrong table lets through); a quarter of the GPAs have the
-    /// top bit set (the upper half of the 2048-entry root).
-    func build(_ table: NestedPageTable<Format>, _ rng: inout SplitMix64) -> [Mapping] {
-        var out: [Mapping] = []
+    /// top bit set, a third bit 2 below it (root entries 512-1023, which
+    /// only a 2048-entry root resolves exactly).
+    func build(_ table: NestedPageTable<Format>, _ rng: inout SplitMix64) -> [OracleMapping] {
         let bits = UInt64(Format.guestAddressBits)
-        for i in 0..<400 {
-            let size: PageSize = i % 50 == 0 ? .size1G : i % 5 == 0 ? .size2M : .size4K
-            var gpa = rng.next() & ((1 << bits) - 1) & ~(size.bytes - 1)
-            if rng.below(4) != 0 { gpa &= ~(1 << (bits - 1)) }
-            if rng.below(3) == 0 { gpa |= 1 << (bits - 2) }   // root entries 512-1023: only a 2048-entry root resolves them exactly
-            let hpa: UInt64 = switch size {
-            case .size1G: Self.gigapageHost
-            case .size2M: Self.scratchBase + rng.below(Self.scratchSize / size.bytes) * size.bytes
-            default: Self.scratchBase + rng.below(Self.scratchSize / size.bytes) * size.bytes
-            }
-            let flags = Self.flagChoices[Int(rng.below(UInt64(Self.flagChoices.count)))]
-            do {
-                try table.map(GuestPhysAddr(gpa), to: HostPhysAddr(hpa), size: size, flags: flags)
-                out.append(Mapping(gpa: gpa, size: size, hpa: hpa, flags: flags))
-            } catch { continue }  // overlaps an earlier leaf
-        }
-        return out
-    }
-
-    func probeList(_ mappings: [Mapping], _ rng: inout SplitMix64) -> [UInt64] {
-        let bits = UInt64(Format.guestAddressBits)
-        var out: [UInt64] = []
-        for m in mappings { out += [m.gpa, m.gpa + m.size.bytes - 8] }
-        while out.count < probes {
-            if rng.below(10) < 7, let m = mappings.isEmpty ? nil : mappings[Int(rng.below(UInt64(mappings.count)))] {
-                out.append(m.gpa + (rng.below(m.size.bytes) & ~7))
-            } else {
-                out.append(rng.next() & ((1 << bits) - 1) & ~7)
-            }
-        }
-        return Array(out.prefix(probes))
+        return OracleTables.map(table, &rng, place: { gpa, rng in
+            var g = gpa
+            if rng.below(4) != 0 { g &= ~(1 << (bits - 1)) }
+            if rng.below(3) == 0 { g |= 1 << (bits - 2) }
+            return g
+        }, host: { size, rng in
+            size == .size1G ? Self.gigapageHost : Self.scratchBase + rng.below(Self.scratchSize / size.bytes) * size.bytes
+        })
     }
 
     /// What a correct CPU answers for `gpa` through HVKit's table: the load
@@ -97,39 +67,14 @@ public struct GStageOracle<Format: RISCVGStageLayout> {
                 t.flags.contains(.execute) ? 2 : 20)
     }
 
-    /// Every entry the walk of `gpa` reads, root first.
-    static func walk(_ table: NestedPageTable<Format>, _ gpa: UInt64) -> [String] {
-        var out: [String] = []
-        var base = table.root.raw
-        for level in stride(from: Format.levels - 1, through: 0, by: -1) {
-            let slot = Format.index(gpa, level: level)
-            let e = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)[slot]
-            out.append("L\(level)[\(slot)] = \(hex(e))")
-            guard Format.isPresent(e), !Format.isLeaf(e, level: level), level > 0 else { break }
-            base = Format.tableAddress(e)
-        }
-        return out
-    }
-
     /// Rewrites every leaf entry of the image as the seeded bug would.
     func mutate(_ table: NestedPageTable<Format>) {
-        guard let mutation else { return }
-        func visit(_ base: UInt64, _ level: Int) {
-            let entries = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)
-            for i in 0..<Format.entries(level: level) where Format.isPresent(entries[i]) {
-                if Format.isLeaf(entries[i], level: level) {
-                    switch mutation {
-                    case .userBitClear: entries[i] &= ~RISCVBits.user
-                    case .readWriteSwapped:
-                        let r = entries[i] & RISCVBits.read, w = entries[i] & RISCVBits.write
-                        entries[i] = entries[i] & ~(RISCVBits.read | RISCVBits.write) | r << 1 | w >> 1
-                    }
-                } else if level > 0 {
-                    visit(Format.tableAddress(entries[i]), level - 1)
-                }
-            }
+        switch mutation {
+        case nil: return
+        case .userBitClear: OracleTables.rewriteLeaves(table) { $0 & ~RISCVBits.user }
+        case .readWriteSwapped:
+            OracleTables.rewriteLeaves(table) { e in e & ~(RISCVBits.read | RISCVBits.write) | (e & RISCVBits.read) << 1 | (e & RISCVBits.write) >> 1 }
         }
-        visit(table.root.raw, Format.levels - 1)
     }
 
     public func run(progress: (String) -> Void = { _ in }) throws(OracleError) -> OracleReport {
@@ -141,7 +86,7 @@ public struct GStageOracle<Format: RISCVGStageLayout> {
         var rng = SplitMix64(seed: seed)
         let mappings = build(table, &rng)
         report.mappings = mappings.count
-        let probeGPAs = probeList(mappings, &rng)
+        let probeGPAs = OracleTables.probes(mappings, count: probes, bits: Format.guestAddressBits, &rng)
         progress("\(report.name): \(mappings.count) leaves, \(probeGPAs.count) probes; assembling and starting qemu-system-riscv64")
         let program = try CrossAssembler.binary("riscv-gstage", prefix: "riscv64-linux-gnu-", march: ["-march=rv64ima_zicsr_h"], base: Self.programBase)
 
@@ -173,26 +118,13 @@ public struct GStageOracle<Format: RISCVGStageLayout> {
                 report.disagreements.append(.init(
                     probe: gpa,
                     hvkit: "load \(e.load) \(e.value.map(hex) ?? "-") store \(e.store) fetch \(e.execute) (\(answers[i]))",
-                    walk: Self.walk(table, gpa),
+                    walk: OracleTables.walk(table, gpa) { "L\($0)" },
                     qemu: "load \(fields[0]) \(hex(fields[1])) store \(fields[2]) fetch \(fields[3])",
-                    replay: Self.replayTest(leaf, gpa, fields)))
+                    replay: OracleTables.replayTest(Format.self, leaf, gpa, poolBase: Self.poolBase,
+                                                    qemu: "load cause \(fields[0]), store cause \(fields[2]), fetch cause \(fields[3])")))
             }
         }
-        report.seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        report.seconds = OracleTables.seconds(since: started)
         return report
-    }
-
-    /// The one leaf and the one probe, as a test to paste.
-    static func replayTest(_ leaf: Mapping?, _ gpa: UInt64, _ qemu: [UInt64]) -> String {
-        let map = leaf.map { "try t.map(GuestPhysAddr(\(hex($0.gpa))), to: HostPhysAddr(\(hex($0.hpa))), size: .\($0.size == .size4K ? "size4K" : $0.size == .size2M ? "size2M" : "size1G"), flags: MappingFlags(rawValue: \(hex($0.flags.rawValue))))" } ?? "// no leaf maps the probe"
-        return """
-        @Test func qemuDisagreement() throws {
-            let t = try NestedPageTable<\(Format.self)>(allocator: HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(0xC000_0000)))
-            \(map)
-            // QEMU answered load cause \(qemu[0]), store cause \(qemu[2]), fetch cause \(qemu[3]) for \(hex(gpa)).
-            let answer = t.query(GuestPhysAddr(\(hex(gpa))))
-            #expect(answer != nil)
-        }
-        """
     }
 }

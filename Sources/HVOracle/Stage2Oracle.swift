@@ -30,32 +30,16 @@ public struct Stage2Oracle<Format: Stage2Layout> {
         self.mutation = mutation
     }
 
-    struct Mapping { let gpa: UInt64, size: PageSize, hpa: UInt64, flags: MappingFlags }
-
-    static var flagChoices: [MappingFlags] {
-        [.read, .readWrite, [.read, .execute], .rwx, .execute, [.read, .write, .user], [.read, .device], [.read, .write, .uncached],
-         [.read, .write, .device, .uncached]]
-    }
-
     /// The name the report and the command line use.
     public static var name: String { Format.self == Stage2IPA40Format.self ? "stage2-ipa40" : "stage2-ipa48" }
 
-    func build(_ table: NestedPageTable<Format>, _ rng: inout SplitMix64) -> [Mapping] {
-        var out: [Mapping] = []
+    /// A third of the IPAs in the upper half (the second concatenated root
+    /// table of a 40-bit IPA). AT never touches the output memory, so any
+    /// 48-bit host address will do.
+    func build(_ table: NestedPageTable<Format>, _ rng: inout SplitMix64) -> [OracleMapping] {
         let bits = UInt64(Format.guestAddressBits)
-        for i in 0..<400 {
-            let size: PageSize = i % 50 == 0 ? .size1G : i % 5 == 0 ? .size2M : .size4K
-            var gpa = rng.next() & ((1 << bits) - 1) & ~(size.bytes - 1)
-            if rng.below(3) == 0 { gpa |= 1 << (bits - 1) }   // the second concatenated root table (IPA 40)
-            // AT never touches the output memory: any 48-bit host address will do.
-            let hpa = rng.next() & ((1 << 48) - 1) & ~(size.bytes - 1)
-            let flags = Self.flagChoices[Int(rng.below(UInt64(Self.flagChoices.count)))]
-            do {
-                try table.map(GuestPhysAddr(gpa), to: HostPhysAddr(hpa), size: size, flags: flags)
-                out.append(Mapping(gpa: gpa, size: size, hpa: hpa, flags: flags))
-            } catch { continue }
-        }
-        return out
+        return OracleTables.map(table, &rng, place: { gpa, rng in rng.below(3) == 0 ? gpa | 1 << (bits - 1) : gpa },
+                                host: { size, rng in rng.next() & ((1 << 48) - 1) & ~(size.bytes - 1) })
     }
 
     /// What PAR_EL1 must say for one access: the output page, whether the
@@ -100,23 +84,12 @@ public struct Stage2Oracle<Format: Stage2Layout> {
     }
 
     func mutate(_ table: NestedPageTable<Format>) {
-        guard let mutation else { return }
-        func visit(_ base: UInt64, _ level: Int) {
-            let entries = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)
-            for i in 0..<Format.entries(level: level) where Format.isPresent(entries[i]) {
-                if Format.isLeaf(entries[i], level: level) {
-                    switch mutation {
-                    case .s2apSwapped:
-                        let r = entries[i] & Stage2Bits.s2apRead, w = entries[i] & Stage2Bits.s2apWrite
-                        entries[i] = entries[i] & ~(Stage2Bits.s2apRead | Stage2Bits.s2apWrite) | r << 1 | w >> 1
-                    case .accessFlagClear: entries[i] &= ~Stage2Bits.accessFlag
-                    }
-                } else if level > 0 {
-                    visit(Format.tableAddress(entries[i]), level - 1)
-                }
-            }
+        switch mutation {
+        case nil: return
+        case .s2apSwapped:
+            OracleTables.rewriteLeaves(table) { e in e & ~(Stage2Bits.s2apRead | Stage2Bits.s2apWrite) | (e & Stage2Bits.s2apRead) << 1 | (e & Stage2Bits.s2apWrite) >> 1 }
+        case .accessFlagClear: OracleTables.rewriteLeaves(table) { $0 & ~Stage2Bits.accessFlag }
         }
-        visit(table.root.raw, Format.levels - 1)
     }
 
     public func run(progress: (String) -> Void = { _ in }) throws(OracleError) -> OracleReport {
@@ -128,17 +101,7 @@ public struct Stage2Oracle<Format: Stage2Layout> {
         var rng = SplitMix64(seed: seed)
         let mappings = build(table, &rng)
         report.mappings = mappings.count
-        var ipas: [UInt64] = mappings.flatMap { [$0.gpa, $0.gpa + $0.size.bytes - 8] }
-        let bits = UInt64(Format.guestAddressBits)
-        while ipas.count < probes {
-            if rng.below(10) < 7, !mappings.isEmpty {
-                let m = mappings[Int(rng.below(UInt64(mappings.count)))]
-                ipas.append(m.gpa + (rng.below(m.size.bytes) & ~7))
-            } else {
-                ipas.append(rng.next() & ((1 << bits) - 1) & ~7)
-            }
-        }
-        ipas = Array(ipas.prefix(probes))
+        let ipas = OracleTables.probes(mappings, count: probes, bits: Format.guestAddressBits, &rng)
         progress("\(report.name): \(mappings.count) leaves, \(ipas.count) probes; assembling and starting qemu-system-aarch64")
         let program = try CrossAssembler.binary("aarch64-stage2", prefix: "aarch64-linux-gnu-", march: [], base: Self.programBase)
         let predictions = ipas.map { Self.expected(table, $0) }
@@ -163,38 +126,12 @@ public struct Stage2Oracle<Format: Stage2Layout> {
                 report.disagreements.append(.init(
                     probe: ipa,
                     hvkit: "read \(predictions[i].read) write \(predictions[i].write) (\(answers[i]))",
-                    walk: Self.walk(table, ipa),
+                    walk: OracleTables.walk(table, ipa) { "level \(3 - $0) " },
                     qemu: "PAR_EL1 read \(hex(fields[0])) write \(hex(fields[1])) = read \(read.map { "\($0)" } ?? "?") write \(write.map { "\($0)" } ?? "?")",
-                    replay: Self.replayTest(leaf, ipa)))
+                    replay: OracleTables.replayTest(Format.self, leaf, ipa, poolBase: Self.poolBase, qemu: "PAR_EL1 \(hex(fields[0])) / \(hex(fields[1]))")))
             }
         }
-        let elapsed = ContinuousClock.now - started
-        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.seconds = OracleTables.seconds(since: started)
         return report
-    }
-
-    static func walk(_ table: NestedPageTable<Format>, _ ipa: UInt64) -> [String] {
-        var out: [String] = []
-        var base = table.root.raw
-        for level in stride(from: Format.levels - 1, through: 0, by: -1) {
-            let slot = Format.index(ipa, level: level)
-            let e = table.allocator.directMap.pointer(base)!.assumingMemoryBound(to: UInt64.self)[slot]
-            out.append("level \(3 - level) [\(slot)] = \(hex(e))")
-            guard Format.isPresent(e), !Format.isLeaf(e, level: level), level > 0 else { break }
-            base = Format.tableAddress(e)
-        }
-        return out
-    }
-
-    static func replayTest(_ leaf: Mapping?, _ ipa: UInt64) -> String {
-        let map = leaf.map { "try t.map(GuestPhysAddr(\(hex($0.gpa))), to: HostPhysAddr(\(hex($0.hpa))), size: .\($0.size == .size4K ? "size4K" : $0.size == .size2M ? "size2M" : "size1G"), flags: MappingFlags(rawValue: \(hex($0.flags.rawValue))))" } ?? "// no leaf maps the probe"
-        return """
-        @Test func qemuStage2Disagreement() throws {
-            let t = try NestedPageTable<\(Format.self)>(allocator: HeapFramePool(capacity: 16 << 20, physicalBase: HostPhysAddr(0x8000_0000)))
-            \(map)
-            let answer = t.query(GuestPhysAddr(\(hex(ipa))))
-            #expect(answer != nil)
-        }
-        """
     }
 }

@@ -150,8 +150,7 @@ public struct X86PagingOracle {
                     replay: "// GuestPageWalker.walk(\(hex(gva)), GuestPageWalkInfo(topEntry: \(hex(cr3)), level: \(mode)) ...) over the tables of seed \(hex(seed))"))
             }
         }
-        let elapsed = ContinuousClock.now - started
-        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        report.seconds = OracleTables.seconds(since: started)
         return report
     }
 }
