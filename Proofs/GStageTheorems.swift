@@ -67,6 +67,15 @@ enum GStageTheorems {
             let rootIndex = variant == .shipped ? Kernels.rootIndex(x, level: 2, rootBits: 10) : Kernels.tableIndex(x, level: 2)
             return Query(inputs: [("ipa", x)], assumptions: [x.shiftedRight(by: 40).isZero], claim: recombine(x, root: rootIndex, levels: 3).equals(x))
         }
+        // The other IPA widths: partial roots and eight concatenated tables.
+        let widths = [(32, 3, 2), (36, 3, 6), (42, 3, 12), (44, 4, 5)].map { bits, levels, rootBits in
+            Theorem("stage2_ipa\(bits)_root_index", "an IPA recombines from its \(rootBits)-bit root index, the 9-bit indices below it and its offset exactly when it fits in \(bits) bits: every IPA of the width is resolved, and none past it is folded into the root",
+                    wrong: "a 9-bit root index, as for one full table") { c, variant in
+                let x = c.bv("ipa")
+                let rootIndex = variant == .shipped ? Kernels.rootIndex(x, level: levels - 1, rootBits: rootBits) : Kernels.tableIndex(x, level: levels - 1)
+                return Query(inputs: [("ipa", x)], claim: recombine(x, root: rootIndex, levels: levels).equals(x).iff(x.shiftedRight(by: bits).isZero))
+            }
+        }
         let vttbr = Theorem("vttbr_fields", "VTTBR_EL2 holds the root's address in BADDR and the VMID in bits 63:48, nothing else",
                             wrong: "puts the VMID at bit 47, over the address") { c, variant in
             let r = c.bv("root"), vmid = c.bv("vmid")
@@ -76,7 +85,7 @@ enum GStageTheorems {
                          assumptions: [r.unsignedLess(than: c.c(1 << 48)), Kernels.isAligned(r, mask: c.c(0x1FFF)), vmid.unsignedLess(than: c.c(1 << 16))],
                          claim: claim)
         }
-        return leaves + [table, root, vttbr]
+        return leaves + [table, root] + widths + [vttbr]
     }
 
     static var riscv: [Theorem] {

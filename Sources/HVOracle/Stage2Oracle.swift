@@ -31,7 +31,7 @@ public struct Stage2Oracle<Format: Stage2Layout> {
     }
 
     /// The name the report and the command line use.
-    public static var name: String { Format.self == Stage2IPA40Format.self ? "stage2-ipa40" : "stage2-ipa48" }
+    public static var name: String { "stage2-ipa\(Format.guestAddressBits)" }
 
     /// A third of the IPAs in the upper half (the second concatenated root
     /// table of a 40-bit IPA). AT never touches the output memory, so any

@@ -33,6 +33,7 @@ struct PageTableFormatTests {
         // (0b101 << 16), VS (1 << 19), RES1 bit 31.
         #expect(Stage2IPA40Format.vtcr == 0x800D_3558)
         #expect(Stage2IPA48Format.vtcr == 0x800D_3590, "T0SZ 16, SL0 2")
+        #expect(Stage2IPA32Format.vtcr & 0xFF == 32 | 1 << 6 && Stage2IPA44Format.vtcr & 0xFF == 20 | 2 << 6, "T0SZ and SL0 of the partial roots")
     }
 
     @Test func riscvEntriesAsThePrivilegedSpecLaysThemOut() {
@@ -71,9 +72,13 @@ struct PageTableFormatTests {
 
     /// The root's frames, alignment and register value; the top of each
     /// format's range maps and translates; one byte past it is refused.
-    @Test(arguments: ["stage2-40", "stage2-48", "sv39x4", "sv48x4"])
+    @Test(arguments: ["stage2-32", "stage2-36", "stage2-40", "stage2-42", "stage2-44", "stage2-48", "sv39x4", "sv48x4"])
     func rootsAndTheEdgesOfTheAddressWidth(_ format: String) throws {
         switch format {
+        case "stage2-32": _ = try edges(Stage2IPA32Format.self, rootFrames: 1)
+        case "stage2-36": _ = try edges(Stage2IPA36Format.self, rootFrames: 1)
+        case "stage2-42": _ = try edges(Stage2IPA42Format.self, rootFrames: 8)
+        case "stage2-44": _ = try edges(Stage2IPA44Format.self, rootFrames: 1)
         case "stage2-40":
             let t = try edges(Stage2IPA40Format.self, rootFrames: 2)
             #expect(t.vttbr(vmid: 5) == t.root.raw | 5 << 48)

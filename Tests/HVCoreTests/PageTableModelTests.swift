@@ -55,7 +55,29 @@ struct PageTableModelTests {
         let f = try FormatTableFixture<F>(capacityFrames: 8192)
         let t = f.table
         var model = IntervalModel()
+        let limit = UInt64(1) << UInt64(F.guestAddressBits)
         for (step, op) in ops.enumerated() {
+            // A narrow format (a 32-bit IPA) refuses what lies past its width, and changes nothing.
+            let (g0, s0): (UInt64, UInt64) = switch op {
+            case let .map(g, s, _, _, _): (g, s)
+            case let .unmap(g, s): (g, s)
+            case let .protect(g, s, _): (g, s)
+            }
+            if g0 + s0 > limit {
+                let before = t.leaves
+                do {
+                    switch op {
+                    case let .map(g, s, h, flags, huge): try t.mapRegion(GuestPhysAddr(g), to: HostPhysAddr(h), size: s, flags: flags, allowHuge: huge)
+                    case let .unmap(g, s): try t.unmap(GuestPhysAddr(g), size: s)
+                    case let .protect(g, s, flags): try t.protect(GuestPhysAddr(g), size: s, flags: flags)
+                    }
+                    return "step \(step): \(op) past the \(F.guestAddressBits)-bit range was accepted"
+                } catch {
+                    guard case .guestAddressOutOfRange = error else { return "step \(step): \(op): \(error)" }
+                }
+                if t.leaves != before { return "step \(step): a refused \(op) changed the table" }
+                continue
+            }
             switch op {
             case let .map(g, s, h, flags, huge):
                 do {
@@ -111,11 +133,15 @@ struct PageTableModelTests {
 
     /// The same property on every other format: whatever the encoding, the
     /// leaves the table holds decode to exactly what was mapped.
-    @Test(arguments: ["stage2-40", "stage2-48", "sv39x4", "sv48x4"])
+    @Test(arguments: ["stage2-32", "stage2-36", "stage2-40", "stage2-42", "stage2-44", "stage2-48", "sv39x4", "sv48x4"])
     func everyFormatAgreesWithTheModel(_ format: String) async {
         await propertyCheck(count: 100, input: tableOp.array(of: 1...14)) { ops in
             let failure: String? = switch format {
+            case "stage2-32": try Self.run(ops, format: Stage2IPA32Format.self)
+            case "stage2-36": try Self.run(ops, format: Stage2IPA36Format.self)
             case "stage2-40": try Self.run(ops, format: Stage2IPA40Format.self)
+            case "stage2-42": try Self.run(ops, format: Stage2IPA42Format.self)
+            case "stage2-44": try Self.run(ops, format: Stage2IPA44Format.self)
             case "stage2-48": try Self.run(ops, format: Stage2IPA48Format.self)
             case "sv39x4": try Self.run(ops, format: Sv39x4Format.self)
             default: try Self.run(ops, format: Sv48x4Format.self)

@@ -29,6 +29,23 @@ struct Stage2OracleTests {
         #expect(r.disagreementCount == 0, "\(r.disagreements.prefix(3).map(\.description).joined(separator: "\n"))\n\(r.disagreements.first?.replay ?? "")")
     }
 
+    /// The other IPA widths: partial roots (4, 64 and 32 entries) and eight
+    /// concatenated tables, each checked by the emulated CPU.
+    @Test(arguments: [32, 36, 42, 44])
+    func everyOtherIPAWidthAgreesWithQEMU(_ bits: Int) throws {
+        let r: OracleReport?
+        switch bits {
+        case 32: r = try Self.run(Stage2IPA32Format.self, seed: 0x5232)
+        case 36: r = try Self.run(Stage2IPA36Format.self, seed: 0x5236)
+        case 42: r = try Self.run(Stage2IPA42Format.self, seed: 0x5242)
+        default: r = try Self.run(Stage2IPA44Format.self, seed: 0x5244)
+        }
+        guard let r else { return }
+        print(r.summary)
+        #expect(r.compared == 10_000 && r.mappings > 100)
+        #expect(r.disagreementCount == 0, "\(r.disagreements.prefix(3).map(\.description).joined(separator: "\n"))")
+    }
+
     /// Teeth: upstream's swapped S2AP, and a clear access flag, disagree.
     @Test(arguments: Stage2Oracle<Stage2IPA40Format>.Mutation.allCases)
     func aSeededEncodingBugIsCaught(_ mutation: Stage2Oracle<Stage2IPA40Format>.Mutation) throws {

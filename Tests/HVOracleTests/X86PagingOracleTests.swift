@@ -7,7 +7,7 @@ import Testing
 struct X86PagingOracleTests {
     static func run(_ mode: Int, seed: UInt64, bug: X86PagingOracle.SeededWalkerBug? = nil) throws -> OracleReport? {
         do {
-            return try X86PagingOracle(mode: mode, seed: seed, probes: 10_000, bug: bug).run()
+            return try X86PagingOracle(mode: mode, seed: seed, probes: 10_500, bug: bug).run()
         } catch let OracleError.missingTool(tool) {
             print("SKIPPED: QEMU oracle x86 mode \(mode): \(tool) is not installed (scripts/setup installs it)")
             return nil
@@ -18,7 +18,7 @@ struct X86PagingOracleTests {
     func theWalkerAgreesWithQEMU(_ mode: Int) throws {
         guard let r = try Self.run(mode, seed: 0x3286 + UInt64(mode)) else { return }
         print(r.summary)
-        #expect(r.compared >= 9_000)
+        #expect(r.compared >= 10_000)
         #expect(r.disagreementCount == 0, "\(r.disagreements.prefix(3).map(\.description).joined(separator: "\n"))")
     }
 

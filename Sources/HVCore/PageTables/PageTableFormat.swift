@@ -14,7 +14,7 @@ public protocol PageTableFormat: Sendable {
     static var name: String { get }
     /// Number of levels; level 0 holds 4 KiB leaves, level `levels - 1` is the root.
     static var levels: Int { get }
-    /// Entries of the root table: a power of two, at least 512.
+    /// Entries of the root table: a power of two.
     static var rootEntries: Int { get }
     /// Guest-physical addresses must be below 2^guestAddressBits.
     static var guestAddressBits: Int { get }
@@ -52,8 +52,8 @@ extension PageTableFormat {
     /// Entries of a table at `level`.
     @inlinable @inline(__always) public static func entries(level: Int) -> Int { level == levels - 1 ? rootEntries : 512 }
     /// Frames of the root table (contiguous, aligned to `rootBytes`).
-    @inlinable public static var rootFrames: Int { rootEntries / 512 }
-    @inlinable public static var rootBytes: UInt64 { UInt64(rootEntries) * 8 }
+    @inlinable public static var rootFrames: Int { max(1, rootEntries / 512) }
+    @inlinable public static var rootBytes: UInt64 { UInt64(rootFrames) * 4096 }
 
     /// The flag checks every format shares.
     public static func validateCommon(_ flags: MappingFlags) throws(PageTableError) {

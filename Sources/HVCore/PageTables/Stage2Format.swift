@@ -48,6 +48,45 @@ public enum Stage2IPA40Format: Stage2Layout {
     public static let armStartLevel = 1
 }
 
+/// A 32-bit IPA (4 GiB): start at level 1 with a 4-entry root; three levels.
+/// T0SZ = 32, SL0 = 1.
+public enum Stage2IPA32Format: Stage2Layout {
+    public static let name = "AArch64 stage 2 (4 KiB granule, 32-bit IPA, 4-entry level-1 root)"
+    public static let levels = 3
+    public static let rootEntries = 4
+    public static let guestAddressBits = 32
+    public static let armStartLevel = 1
+}
+
+/// A 36-bit IPA: start at level 1 with a 64-entry root. T0SZ = 28, SL0 = 1.
+public enum Stage2IPA36Format: Stage2Layout {
+    public static let name = "AArch64 stage 2 (4 KiB granule, 36-bit IPA, 64-entry level-1 root)"
+    public static let levels = 3
+    public static let rootEntries = 64
+    public static let guestAddressBits = 36
+    public static let armStartLevel = 1
+}
+
+/// A 42-bit IPA: start at level 1 with eight concatenated tables, a 32 KiB
+/// root of 4096 entries. T0SZ = 22, SL0 = 1.
+public enum Stage2IPA42Format: Stage2Layout {
+    public static let name = "AArch64 stage 2 (4 KiB granule, 42-bit IPA, level-1 root of 8 concatenated tables)"
+    public static let levels = 3
+    public static let rootEntries = 4096
+    public static let guestAddressBits = 42
+    public static let armStartLevel = 1
+}
+
+/// A 44-bit IPA: start at level 0 with a 32-entry root; four levels.
+/// T0SZ = 20, SL0 = 2.
+public enum Stage2IPA44Format: Stage2Layout {
+    public static let name = "AArch64 stage 2 (4 KiB granule, 44-bit IPA, 32-entry level-0 root)"
+    public static let levels = 4
+    public static let rootEntries = 32
+    public static let guestAddressBits = 44
+    public static let armStartLevel = 0
+}
+
 /// A 48-bit IPA: start at level 0 with one 512-entry table; four levels.
 /// T0SZ = 16, SL0 = 2.
 public enum Stage2IPA48Format: Stage2Layout {
