@@ -38,7 +38,7 @@ struct GuestPagingTests {
         guard level == 0 || entered.cr0 & 0x8000_0000 != 0 else {
             // PVM (shadow-paging KVM without hardware EPT) runs 64-bit
             // guests only: it drops CR0.PG for 32-bit and PAE paging.
-            print("SKIPPED: guest paging mode \(level): this KVM did not enter it (CR0 = \(hex(entered.cr0)) after KVM_SET_SREGS; PVM runs 64-bit paging only); the walker's unit tests cover this mode")
+            print("SKIPPED: guest paging mode \(level): this KVM did not enter it (CR0 = \(hex(entered.cr0)) after KVM_SET_SREGS; PVM runs 64-bit paging only); the QEMU oracle (X86PagingOracleTests) checks this mode instead")
             return
         }
         #expect(ran == .exited(status: 0), "the probe code ran in mode \(level): \(ran)")
