@@ -59,12 +59,12 @@ public struct GuestTableBuilder {
 
     /// Maps the code page identically, present and writable, so the vCPU
     /// can run a few instructions in this mode.
-    public mutating func mapIdentityCodePage(_ page: UInt64) throws {
+    public mutating func mapIdentityCodePage(_ page: UInt64, user: Bool = false) throws {
         var (table, shifts) = try start(page)
         for (depth, shift) in shifts.enumerated() {
             let bits: UInt64 = level == 2 ? 10 : 9
             let slot = table + ((page >> shift) & ((1 << bits) - 1)) * UInt64(width)
-            if depth == shifts.count - 1 { try writeEntry(slot, page | 0x3); return }
+            if depth == shifts.count - 1 { try writeEntry(slot, page | (user ? 0x7 : 0x3)); return }
             let entry = readEntry(slot)
             if entry & 1 != 0 { table = entry & 0x0007_FFFF_F000; continue }
             let child = newTable()

@@ -29,7 +29,10 @@ struct QEMUMachine {
             files.append(url)
             loaders += ["-device", "loader,file=\(url.path),addr=0x\(String(address, radix: 16))"]
         }
-        let output = try OracleProcess.run(binary, arguments + ["-accel", "tcg", "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none"] + loaders,
+        // -no-reboot: a triple fault ends the machine (an error here) instead of rebooting into a hang.
+        // HVKIT_QEMU_DEBUG adds QEMU's own logging (for example "-d int -D /tmp/qemu.log").
+        let debug = ProcessInfo.processInfo.environment["HVKIT_QEMU_DEBUG"].map { $0.split(separator: " ").map(String.init) } ?? []
+        let output = try OracleProcess.run(binary, arguments + ["-accel", "tcg", "-nographic", "-nodefaults", "-serial", "stdio", "-monitor", "none", "-no-reboot"] + debug + loaders,
                                            timeout: 120, acceptedStatus: exitStatus)
         var lines = output.split(separator: "\n").map { $0.drop { $0 == " " } }
         if let startLine {

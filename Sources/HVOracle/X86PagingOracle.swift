@@ -4,10 +4,12 @@ import HVCore
 /// The x86 guest-paging differential for the modes this KVM cannot enter:
 /// 32-bit paging (with PSE 4 MiB pages) and PAE (with NX). Random guest
 /// tables from `GuestTableBuilder`; QEMU's x86 CPU runs the probe program
-/// over them at CPL 0 with CR0.WP set, reading, writing and executing in
-/// every probe page; HVKit's `GuestPageWalker` predicts each outcome and
+/// over them with CR0.WP set, at CPL 0 (with or without CR4.SMEP and SMAP)
+/// or at CPL 3, reading, writing and executing in every probe page; HVKit's `GuestPageWalker` predicts each outcome and
 /// each page-fault error code (docs/oracle-protocol.md).
 public struct X86PagingOracle {
+    /// The program's CPL 3 trampolines and user stack: the only user pages of the identity map.
+    static let userPages: [UInt64] = [0x1F_0000, 0x1F_1000]
     static let programBase: UInt64 = 0x10_0000
     static let paramsBase: UInt64 = 0x20_0000
     static let tableArea: UInt64 = 0x40_0000
@@ -22,19 +24,29 @@ public struct X86PagingOracle {
         case ignoresWP = "ignores-wp"
         /// Ignores NX (PAE) / treats every page as executable.
         case ignoresNX = "ignores-nx"
+        /// Walks a CPL 3 access as a supervisor one.
+        case forgetsUserMode = "forgets-cpl3"
+        /// Ignores CR4.SMEP and CR4.SMAP.
+        case ignoresSMEPSMAP = "ignores-smep-smap"
     }
 
     public let mode: Int   // 2 = 32-bit, 3 = PAE
     public let seed: UInt64
     public let probes: Int
     public let bug: SeededWalkerBug?
+    /// Every access at CPL 3 (user mode) instead of CPL 0.
+    public let user: Bool
+    /// CR4.SMEP and CR4.SMAP (supervisor fetches from and data accesses to user pages fault).
+    public let smepSmap: Bool
 
-    public init(mode: Int, seed: UInt64, probes: Int, bug: SeededWalkerBug? = nil) {
+    public init(mode: Int, seed: UInt64, probes: Int, bug: SeededWalkerBug? = nil, user: Bool = false, smepSmap: Bool = false) {
         precondition(mode == 2 || mode == 3, "32-bit (2) or PAE (3)")
         self.mode = mode
         self.seed = seed
         self.probes = probes
         self.bug = bug
+        self.user = user
+        self.smepSmap = smepSmap
     }
 
     /// QEMU 7.2 (TCG) reports a reserved-bit page fault with RSVD set and
@@ -54,7 +66,9 @@ public struct X86PagingOracle {
         return (false, false)
     }
 
-    public var name: String { (mode == 2 ? "x86-32" : "x86-pae") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "") }
+    public var name: String {
+        (mode == 2 ? "x86-32" : "x86-pae") + (user ? " CPL 3" : " CPL 0") + (smepSmap ? " SMEP SMAP" : "") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "")
+    }
 
     func info(_ cr3: UInt64, write: Bool = false, fetch: Bool = false) -> GuestPageWalkInfo {
         var i = GuestPageWalkInfo(topEntry: cr3, level: mode)
@@ -62,6 +76,9 @@ public struct X86PagingOracle {
         i.wp = bug != .ignoresWP
         i.nxe = mode == 3 && bug != .ignoresNX
         i.physicalAddressBits = Self.physicalBits
+        i.isUserModeAccess = user && bug != .forgetsUserMode
+        i.smep = smepSmap && bug != .ignoresSMEPSMAP
+        i.smap = smepSmap && bug != .ignoresSMEPSMAP
         i.isWriteAccess = write
         i.isInstructionFetch = fetch
         return i
@@ -79,7 +96,7 @@ public struct X86PagingOracle {
             try space.mapAlloc(GuestPhysAddr(Self.tableArea), size: 8 << 20, flags: .readWrite, populate: .eager)
             builder = try GuestTableBuilder(space: space, level: mode, tableArea: Self.tableArea, seed: seed)
             // The program, its data, stack and parameters: identity, writable, supervisor.
-            for page in stride(from: UInt64(0x10_0000), to: 0x30_0000, by: 0x1000) { try builder.mapIdentityCodePage(page) }
+            for page in stride(from: UInt64(0x10_0000), to: 0x30_0000, by: 0x1000) { try builder.mapIdentityCodePage(page, user: Self.userPages.contains(page)) }
         } catch { throw .malformedAnswer("cannot build the guest tables: \(error)") }
         var rng = SplitMix64(seed: seed ^ 0x5836)
         // Random GVAs over 4 GiB (outside the identity range), to random data pages.
@@ -116,10 +133,11 @@ public struct X86PagingOracle {
                               walk: "read \(rd), write \(wr), fetch \(fx)")
         }
         progress("\(name): \(pages.count) mapped pages, \(probeList.count) probes; assembling and starting qemu-system-x86_64")
-        let program = try CrossAssembler.elf("x86-paging", assembler: "as", assemblerFlags: ["--32"], linker: "ld", linkerFlags: ["-m", "elf_i386"], base: Self.programBase)
+        let program = try CrossAssembler.elf("x86-paging", assembler: "as", assemblerFlags: ["--32"], linker: "ld", linkerFlags: ["-m", "elf_i386", "--section-start=.user=0x1f0000"], base: Self.programBase)
         let tables: Data
         do { tables = Data(try space.readBytes(GuestPhysAddr(Self.tableArea), count: Int(builder.next - Self.tableArea))) } catch { throw .malformedAnswer("\(error)") }
-        var params: [UInt64] = [0x4C43_5241_4F4B_5648, UInt64(mode), cr3, UInt64(probeList.count), Self.dataBase, Self.dataBase + Self.dataSize]
+        var params: [UInt64] = [0x4C43_5241_4F4B_5648, UInt64(mode), cr3, UInt64(probeList.count), Self.dataBase, Self.dataBase + Self.dataSize,
+                                user ? 3 : 0, smepSmap ? (1 << 20 | 1 << 21) : 0]
         params += zip(probeList, predictions).map { gva, p in gva | (p.fetch == nil ? 0 : 1 << 32) }
         let machine = QEMUMachine(binary: "qemu-system-x86_64", arguments: [
             "-cpu", "max,phys-bits=40", "-m", "128M", "-kernel", program.path, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",

@@ -20,8 +20,14 @@ struct OracleCommand: ParsableCommand {
     @Option(help: "Seed for the tables and probes (decimal or 0x-hex).")
     var seed = "0x4f52_4143_4c45"
 
-    @Option(help: "Switch on a seeded bug (the teeth check): in the image QEMU gets, u-clear or rw-swapped (G-stage), s2ap-swapped or af-clear (stage 2); in HVKit's x86 walker, ignores-wp or ignores-nx.")
+    @Option(help: "Switch on a seeded bug (the teeth check): in the image QEMU gets, u-clear or rw-swapped (G-stage), s2ap-swapped or af-clear (stage 2); in HVKit's x86 walker, ignores-wp, ignores-nx, forgets-cpl3 or ignores-smep-smap.")
     var seededBug: String?
+
+    @Flag(help: "x86: every access at CPL 3.")
+    var user = false
+
+    @Flag(help: "x86: CR4.SMEP and CR4.SMAP on (CPL 0 accesses to user pages).")
+    var smepSmap = false
 
     @Flag(help: "One JSON object per format.")
     var json = false
@@ -39,7 +45,7 @@ struct OracleCommand: ParsableCommand {
         let stage2Bug = seededBug.flatMap { Stage2Oracle<Stage2IPA40Format>.Mutation(rawValue: $0) }
         let walkerBug = seededBug.flatMap { X86PagingOracle.SeededWalkerBug(rawValue: $0) }
         if let seededBug, gstageBug == nil, stage2Bug == nil, walkerBug == nil {
-            throw ValidationError("--seeded-bug '\(seededBug)' is none of u-clear, rw-swapped, s2ap-swapped, af-clear, ignores-wp, ignores-nx")
+            throw ValidationError("--seeded-bug '\(seededBug)' is none of u-clear, rw-swapped, s2ap-swapped, af-clear, ignores-wp, ignores-nx, forgets-cpl3, ignores-smep-smap")
         }
         var failed = false
         for f in formats {
@@ -58,7 +64,7 @@ struct OracleCommand: ParsableCommand {
                     report = try Stage2Oracle<Stage2IPA40Format>(seed: seedValue, probes: probes, mutation: stage2Bug).run(progress: progress)
                 case "x86-32", "x86-pae":
                     if seededBug != nil && walkerBug == nil { continue }
-                    report = try X86PagingOracle(mode: f == "x86-32" ? 2 : 3, seed: seedValue, probes: probes, bug: walkerBug).run(progress: progress)
+                    report = try X86PagingOracle(mode: f == "x86-32" ? 2 : 3, seed: seedValue, probes: probes, bug: walkerBug, user: user, smepSmap: smepSmap).run(progress: progress)
                 default:
                     if seededBug != nil && stage2Bug == nil { continue }
                     report = try Stage2Oracle<Stage2IPA48Format>(seed: seedValue, probes: probes, mutation: stage2Bug.flatMap { .init(rawValue: $0.rawValue) }).run(progress: progress)
