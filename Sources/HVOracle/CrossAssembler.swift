@@ -26,7 +26,10 @@ enum CrossAssembler {
 
     /// An ELF executable linked at `base` (QEMU's x86 -kernel takes a
     /// multiboot ELF).
-    static func elf(_ program: String, assembler: String, assemblerFlags: [String], linker: String, linkerFlags: [String], base: UInt64) throws(OracleError) -> URL {
+    /// `convert`: objcopy arguments applied last (QEMU's multiboot loader
+    /// takes ELF32 only, so a long-mode image is relabelled elf32-i386).
+    static func elf(_ program: String, assembler: String, assemblerFlags: [String], linker: String, linkerFlags: [String], base: UInt64,
+                    convert: [String] = []) throws(OracleError) -> URL {
         lock.lock()
         defer { lock.unlock() }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hvkit-oracle-\(getpid())")
@@ -35,7 +38,13 @@ enum CrossAssembler {
         let elf = dir.appendingPathComponent("\(program).elf")
         if FileManager.default.fileExists(atPath: elf.path) { return elf }
         _ = try OracleProcess.run(assembler, assemblerFlags + ["-o", object, programs.appendingPathComponent("\(program).S").path], timeout: 30)
-        _ = try OracleProcess.run(linker, linkerFlags + ["-Ttext=0x\(String(base, radix: 16))", "-o", elf.path, object], timeout: 30)
+        if convert.isEmpty {
+            _ = try OracleProcess.run(linker, linkerFlags + ["-Ttext=0x\(String(base, radix: 16))", "-o", elf.path, object], timeout: 30)
+        } else {
+            let linked = dir.appendingPathComponent("\(program).linked").path
+            _ = try OracleProcess.run(linker, linkerFlags + ["-Ttext=0x\(String(base, radix: 16))", "-o", linked, object], timeout: 30)
+            _ = try OracleProcess.run("objcopy", convert + [linked, elf.path], timeout: 30)
+        }
         return elf
     }
 }

@@ -89,7 +89,7 @@ public struct GuestTableBuilder {
             if entry != 0 { return }  // already a leaf (or a deliberately broken entry) here
             let size = UInt64(1) << shift
             if isLast || (largeOK && rng.below(6) == 0) {
-                let page = (targetBase + rng.below(targetSpan / size) * size) & ~(size - 1)
+                let page = (targetBase + rng.below(max(1, targetSpan / size)) * size) & ~(size - 1)
                 var value = page | flags(leafLevelShift: shift) | (isLast ? 0 : 1 << 7)
                 if level == 2 { value &= 0xFFFF_FFFF }
                 try writeEntry(slot, value)

@@ -40,7 +40,7 @@ public struct X86PagingOracle {
     public let smepSmap: Bool
 
     public init(mode: Int, seed: UInt64, probes: Int, bug: SeededWalkerBug? = nil, user: Bool = false, smepSmap: Bool = false) {
-        precondition(mode == 2 || mode == 3, "32-bit (2) or PAE (3)")
+        precondition(mode == 2 || mode == 3 || (mode == 4 && !user), "32-bit (2), PAE (3) or 4-level (4, CPL 0)")
         self.mode = mode
         self.seed = seed
         self.probes = probes
@@ -67,14 +67,14 @@ public struct X86PagingOracle {
     }
 
     public var name: String {
-        (mode == 2 ? "x86-32" : "x86-pae") + (user ? " CPL 3" : " CPL 0") + (smepSmap ? " SMEP SMAP" : "") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "")
+        (mode == 2 ? "x86-32" : mode == 3 ? "x86-pae" : "x86-64") + (user ? " CPL 3" : " CPL 0") + (smepSmap ? " SMEP SMAP" : "") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "")
     }
 
     func info(_ cr3: UInt64, write: Bool = false, fetch: Bool = false) -> GuestPageWalkInfo {
         var i = GuestPageWalkInfo(topEntry: cr3, level: mode)
         i.pse = mode == 2
         i.wp = bug != .ignoresWP
-        i.nxe = mode == 3 && bug != .ignoresNX
+        i.nxe = mode >= 3 && bug != .ignoresNX
         i.physicalAddressBits = Self.physicalBits
         i.isUserModeAccess = user && bug != .forgetsUserMode
         i.smep = smepSmap && bug != .ignoresSMEPSMAP
@@ -99,10 +99,17 @@ public struct X86PagingOracle {
             for page in stride(from: UInt64(0x10_0000), to: 0x30_0000, by: 0x1000) { try builder.mapIdentityCodePage(page, user: Self.userPages.contains(page)) }
         } catch { throw .malformedAnswer("cannot build the guest tables: \(error)") }
         var rng = SplitMix64(seed: seed ^ 0x5836)
-        // Random GVAs over 4 GiB (outside the identity range), to random data pages.
+        // Random GVAs over 4 GiB (4-level: the 48-bit canonical space, both
+        // halves), outside the identity range, to random data pages.
+        func randomGVA() -> UInt64 {
+            guard mode == 4 else { return rng.below(1 << 32) & ~0xFFF }
+            let low = rng.below(1 << 47) & ~0xFFF
+            return rng.below(4) == 0 ? low | 0xFFFF_8000_0000_0000 : low
+        }
         var pages: [UInt64] = []
-        for _ in 0..<1500 {
-            let gva = rng.below(1 << 32) & ~0xFFF
+        // 4-level tables cost up to three frames a mapping: fewer, to stay inside the table area.
+        for _ in 0..<(mode == 4 ? 600 : 1500) {
+            let gva = randomGVA()
             if gva < 0x40_0000 { continue }
             do { try builder.map(gva, targetBase: Self.dataBase, targetSpan: Self.dataSize) } catch { throw .malformedAnswer("\(error)") }
             pages.append(gva)
@@ -112,8 +119,8 @@ public struct X86PagingOracle {
         while probeList.count < probes {
             // Mostly mapped pages (and the pages beside them), some anywhere.
             let r = rng.below(10)
-            let gva: UInt64 = r < 7 ? pages[Int(rng.below(UInt64(pages.count)))] + (r == 6 ? 0x1000 : 0) : rng.below(1 << 32) & ~0xFFF
-            if gva < 0x40_0000 || gva >= 1 << 32 { continue }
+            let gva: UInt64 = r < 7 ? pages[Int(rng.below(UInt64(pages.count)))] + (r == 6 ? 0x1000 : 0) : randomGVA()
+            if gva < 0x40_0000 || (mode != 4 && gva >= 1 << 32) { continue }
             probeList.append(gva)
         }
         let read = { (gpa: UInt64, width: Int) -> UInt64? in
@@ -133,12 +140,17 @@ public struct X86PagingOracle {
                               walk: "read \(rd), write \(wr), fetch \(fx)")
         }
         progress("\(name): \(pages.count) mapped pages, \(probeList.count) probes; assembling and starting qemu-system-x86_64")
-        let program = try CrossAssembler.elf("x86-paging", assembler: "as", assemblerFlags: ["--32"], linker: "ld", linkerFlags: ["-m", "elf_i386", "--section-start=.user=0x1f0000"], base: Self.programBase)
+        let program = mode == 4
+            ? try CrossAssembler.elf("x86-64-paging", assembler: "as", assemblerFlags: ["--64"], linker: "ld", linkerFlags: ["-m", "elf_x86_64"],
+                                     base: Self.programBase, convert: ["-I", "elf64-x86-64", "-O", "elf32-i386"])
+            : try CrossAssembler.elf("x86-paging", assembler: "as", assemblerFlags: ["--32"], linker: "ld", linkerFlags: ["-m", "elf_i386", "--section-start=.user=0x1f0000"], base: Self.programBase)
         let tables: Data
         do { tables = Data(try space.readBytes(GuestPhysAddr(Self.tableArea), count: Int(builder.next - Self.tableArea))) } catch { throw .malformedAnswer("\(error)") }
         var params: [UInt64] = [0x4C43_5241_4F4B_5648, UInt64(mode), cr3, UInt64(probeList.count), Self.dataBase, Self.dataBase + Self.dataSize,
                                 user ? 3 : 0, smepSmap ? (1 << 20 | 1 << 21) : 0]
-        params += zip(probeList, predictions).map { gva, p in gva | (p.fetch == nil ? 0 : 1 << 32) }
+        params += zip(probeList, predictions).map { gva, p in
+            mode == 4 ? gva & 0xFFFF_FFFF_FFFF | (p.fetch == nil ? 0 : 1 << 63) : gva | (p.fetch == nil ? 0 : 1 << 32)
+        }
         let machine = QEMUMachine(binary: "qemu-system-x86_64", arguments: [
             "-cpu", "max,phys-bits=40", "-m", "128M", "-kernel", program.path, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ], exitStatus: 1, startLine: "S")
