@@ -40,7 +40,7 @@ public struct X86PagingOracle {
     public let smepSmap: Bool
 
     public init(mode: Int, seed: UInt64, probes: Int, bug: SeededWalkerBug? = nil, user: Bool = false, smepSmap: Bool = false) {
-        precondition(mode == 2 || mode == 3 || (mode == 4 && !user), "32-bit (2), PAE (3) or 4-level (4, CPL 0)")
+        precondition((2...4).contains(mode), "32-bit (2), PAE (3) or 4-level (4)")
         self.mode = mode
         self.seed = seed
         self.probes = probes
@@ -141,7 +141,7 @@ public struct X86PagingOracle {
         }
         progress("\(name): \(pages.count) mapped pages, \(probeList.count) probes; assembling and starting qemu-system-x86_64")
         let program = mode == 4
-            ? try CrossAssembler.elf("x86-64-paging", assembler: "as", assemblerFlags: ["--64"], linker: "ld", linkerFlags: ["-m", "elf_x86_64"],
+            ? try CrossAssembler.elf("x86-64-paging", assembler: "as", assemblerFlags: ["--64"], linker: "ld", linkerFlags: ["-m", "elf_x86_64", "--section-start=.user=0x1f0000"],
                                      base: Self.programBase, convert: ["-I", "elf64-x86-64", "-O", "elf32-i386"])
             : try CrossAssembler.elf("x86-paging", assembler: "as", assemblerFlags: ["--32"], linker: "ld", linkerFlags: ["-m", "elf_i386", "--section-start=.user=0x1f0000"], base: Self.programBase)
         let tables: Data

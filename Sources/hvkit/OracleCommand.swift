@@ -64,7 +64,6 @@ struct OracleCommand: ParsableCommand {
                     report = try Stage2Oracle<Stage2IPA40Format>(seed: seedValue, probes: probes, mutation: stage2Bug).run(progress: progress)
                 case "x86-32", "x86-pae", "x86-64":
                     if seededBug != nil && walkerBug == nil { continue }
-                    if f == "x86-64" && user { continue }   // the long-mode program probes at CPL 0 only
                     report = try X86PagingOracle(mode: f == "x86-32" ? 2 : f == "x86-pae" ? 3 : 4, seed: seedValue, probes: probes, bug: walkerBug, user: user, smepSmap: smepSmap).run(progress: progress)
                 default:
                     if seededBug != nil && stage2Bug == nil { continue }

@@ -23,7 +23,7 @@ struct X86PagingOracleTests {
     }
 
     /// User-mode accesses, and supervisor accesses under SMEP and SMAP.
-    @Test(arguments: [(2, true, false), (3, true, false), (2, false, true), (3, false, true), (4, false, true)])
+    @Test(arguments: [(2, true, false), (3, true, false), (2, false, true), (3, false, true), (4, false, true), (4, true, false)])
     func privilegeAndSMEPSMAPAgreeWithQEMU(_ mode: Int, _ user: Bool, _ smepSmap: Bool) throws {
         guard let r = try Self.run(mode, seed: 0x3386 + UInt64(mode), user: user, smepSmap: smepSmap) else { return }
         print(r.summary)
@@ -32,7 +32,7 @@ struct X86PagingOracleTests {
     }
 
     /// Teeth: a walker that forgets CR0.WP, NX, the CPL or SMEP/SMAP disagrees.
-    @Test(arguments: [(3, X86PagingOracle.SeededWalkerBug.ignoresWP), (3, .ignoresNX), (2, .ignoresWP), (3, .forgetsUserMode), (2, .ignoresSMEPSMAP), (4, .ignoresNX)])
+    @Test(arguments: [(3, X86PagingOracle.SeededWalkerBug.ignoresWP), (3, .ignoresNX), (2, .ignoresWP), (3, .forgetsUserMode), (2, .ignoresSMEPSMAP), (4, .ignoresNX), (4, .forgetsUserMode)])
     func aSeededWalkerBugIsCaught(_ mode: Int, _ bug: X86PagingOracle.SeededWalkerBug) throws {
         guard let r = try Self.run(mode, seed: 0x3286 + UInt64(mode), bug: bug, user: bug == .forgetsUserMode,
                                    smepSmap: bug == .ignoresSMEPSMAP) else { return }

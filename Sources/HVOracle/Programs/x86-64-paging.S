@@ -2,9 +2,12 @@
  * The same protocol as x86-paging.S, in long mode: the multiboot entry
  * (32-bit, no paging) turns on PAE, loads HVKit's PML4, sets EFER.LME and
  * NXE, CR0.PG and WP, and jumps to 64-bit code, which installs a 64-bit
- * #PF handler and probes at CPL 0 (reading, writing back, calling page + 8). */
+ * #PF handler, a TSS and a DPL 3 gate at vector 32, and probes (reading,
+ * writing back, calling page + 8) at CPL 0 or, when asked, each access on
+ * its own at CPL 3 (IRETQ into a user trampoline page, INT 32 back). */
     .set PARAMS, 0x200000
     .set COM1, 0x3f8
+    .set user_stack_top, 0x1f2000
 
     .code32
     .text
@@ -59,6 +62,26 @@ long_mode:
     mov     %ax, idt + 14 * 16 + 6
     shr     $16, %rax
     mov     %eax, idt + 14 * 16 + 8
+    lea     back_handler(%rip), %rax
+    mov     %ax, idt + 32 * 16
+    movw    $0x18, idt + 32 * 16 + 2
+    movw    $0xee00, idt + 32 * 16 + 4
+    shr     $16, %rax
+    mov     %ax, idt + 32 * 16 + 6
+    shr     $16, %rax
+    mov     %eax, idt + 32 * 16 + 8
+    /* The 64-bit TSS: RSP0 for exceptions from CPL 3. */
+    lea     stack_top(%rip), %rax
+    mov     %rax, tss + 4
+    lea     tss(%rip), %rax
+    mov     %ax, gdt + 6 * 8 + 2
+    shr     $16, %rax
+    mov     %al, gdt + 6 * 8 + 4
+    mov     %ah, gdt + 6 * 8 + 7
+    shr     $16, %rax
+    mov     %eax, gdt + 7 * 8
+    mov     $0x30, %ax
+    ltr     %ax
     lidt    idt_desc
     mov     $'S', %al
     call    putc
@@ -79,7 +102,11 @@ probe:
     lea     after_read(%rip), %rax
     mov     %rax, recover
     xor     %eax, %eax
-    mov     (%rbx), %eax
+    cmpl    $3, PARAMS + 48
+    jne     1f
+    lea     user_read(%rip), %rdx
+    jmp     to_user
+1:  mov     (%rbx), %eax
 after_read:
     mov     %eax, value
     mov     pf_code, %eax
@@ -88,8 +115,13 @@ after_read:
     lea     after_write(%rip), %rax
     mov     %rax, recover
     mov     value, %eax
-    mov     %eax, (%rbx)
+    cmpl    $3, PARAMS + 48
+    jne     1f
+    lea     user_write(%rip), %rdx
+    jmp     to_user
+1:  mov     %eax, (%rbx)
 after_write:
+    mov     saved_rsp, %rsp
     mov     pf_code, %eax
     mov     %eax, write_result
     movl    $-1, pf_code
@@ -98,8 +130,12 @@ after_write:
     jz      after_fetch_skip
     lea     after_fetch(%rip), %rax
     mov     %rax, recover
-    lea     8(%rbx), %rax
-    call    *%rax
+    lea     8(%rbx), %rcx
+    cmpl    $3, PARAMS + 48
+    jne     1f
+    lea     user_fetch(%rip), %rdx
+    jmp     to_user
+1:  call    *%rcx
 after_fetch:
     mov     saved_rsp, %rsp
     mov     pf_code, %eax
@@ -160,6 +196,21 @@ putc:
     out     %al, %dx
     ret
 
+/* Enters CPL 3 at %rdx (a trampoline) on the user stack; %rax, %rbx and
+ * %rcx go along. */
+to_user:
+    pushq   $0x23                   /* SS */
+    pushq   $user_stack_top         /* RSP */
+    pushq   $0x2                    /* RFLAGS */
+    pushq   $0x2b                   /* CS */
+    pushq   %rdx                    /* RIP */
+    iretq
+
+/* INT 32 from the trampoline: back at CPL 0; resume where asked. */
+back_handler:
+    mov     saved_rsp, %rsp
+    jmp     *recover
+
 /* #PF: keep the error code, drop the frame, resume. */
 pf_handler:
     pop     %rax
@@ -174,14 +225,18 @@ gdt:
     .quad   0x00cf9a000000ffff      /* 0x08: code, 32-bit */
     .quad   0x00cf92000000ffff      /* 0x10: data */
     .quad   0x00af9a000000ffff      /* 0x18: code, 64-bit */
+    .quad   0x00cff2000000ffff      /* 0x20: user data (selector 0x23) */
+    .quad   0x00affa000000ffff      /* 0x28: user code, 64-bit (selector 0x2b) */
+    .quad   0x0000890000000067      /* 0x30: the TSS, low half (base filled in) */
+    .quad   0                       /* 0x38: the TSS, high half */
 gdt_desc:
-    .word   4 * 8 - 1
+    .word   8 * 8 - 1
     .quad   gdt
     .align 16
 idt:
-    .fill   32 * 16, 1, 0
+    .fill   33 * 16, 1, 0
 idt_desc:
-    .word   32 * 16 - 1
+    .word   33 * 16 - 1
     .quad   idt
     .align 8
 recover: .quad 0
@@ -191,6 +246,23 @@ value: .long 0
 read_result: .long 0
 write_result: .long 0
 fetch_result: .long 0
+    .align 16
+tss:
+    .fill   104, 1, 0
+
+/* The trampolines, on their own user page (0x1f_0000, below the
+ * parameters: the multiboot image is loaded as one blob). */
+    .section .user, "ax"
+user_read:
+    mov     (%rbx), %eax
+    int     $32
+user_write:
+    mov     %eax, (%rbx)
+    int     $32
+user_fetch:
+    call    *%rcx
+    int     $32
+
     .bss
     .align 16
     .space 8192
