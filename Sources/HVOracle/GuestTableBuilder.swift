@@ -11,6 +11,9 @@ public struct GuestTableBuilder {
     public var next: UInt64
     public var rng: SplitMix64
     public let root: UInt64
+    /// Where some 32-bit-paging 4 MiB pages go above 4 GiB through PSE-36
+    /// (the physical address's bits 39:32 in PDE bits 20:13); nil: never.
+    public var pse36Target: (base: UInt64, span: UInt64)?
 
     public init(space: EPTAddrSpace, level: Int, tableArea: UInt64, seed: UInt64) throws {
         self.space = space
@@ -89,9 +92,12 @@ public struct GuestTableBuilder {
             if entry != 0 { return }  // already a leaf (or a deliberately broken entry) here
             let size = UInt64(1) << shift
             if isLast || (largeOK && rng.below(6) == 0) {
-                let page = (targetBase + rng.below(max(1, targetSpan / size)) * size) & ~(size - 1)
+                var page = (targetBase + rng.below(max(1, targetSpan / size)) * size) & ~(size - 1)
+                if level == 2, !isLast, let high = pse36Target, rng.below(3) == 0 {
+                    page = (high.base + rng.below(max(1, high.span / size)) * size) & ~(size - 1)
+                }
                 var value = page | flags(leafLevelShift: shift) | (isLast ? 0 : 1 << 7)
-                if level == 2 { value &= 0xFFFF_FFFF }
+                if level == 2 { value = value & 0xFFFF_FFFF | ((page >> 32) & 0xFF) << 13 }
                 try writeEntry(slot, value)
                 return
             }

@@ -15,6 +15,13 @@ public struct X86PagingOracle {
     static let tableArea: UInt64 = 0x40_0000
     static let dataBase: UInt64 = 0x100_0000
     static let dataSize: UInt64 = 64 << 20
+    /// 32-bit paging's PSE-36 pages: tagged RAM above 4 GiB whose low 32
+    /// address bits fall on the data pages, so a walker that dropped bits
+    /// 39:32 would expect a low data page's tag and see the high one's.
+    static let highBase: UInt64 = 0x1_0100_0000
+    static let highSize: UInt64 = 16 << 20
+    /// A high page's tag: its page number with bit 31 set (a low tag is an address below 2^31).
+    static func highTag(_ gpa: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: gpa >> 12) | 0x8000_0000 }
     /// QEMU's -cpu max,phys-bits=40: the MAXPHYADDR the walker assumes.
     static let physicalBits = 40
 
@@ -28,6 +35,8 @@ public struct X86PagingOracle {
         case forgetsUserMode = "forgets-cpl3"
         /// Ignores CR4.SMEP and CR4.SMAP.
         case ignoresSMEPSMAP = "ignores-smep-smap"
+        /// Drops PSE-36's address bits 39:32 (32-bit paging).
+        case dropsPSE36 = "drops-pse36"
     }
 
     public let mode: Int   // 2 = 32-bit, 3 = PAE
@@ -95,6 +104,7 @@ public struct X86PagingOracle {
             space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
             try space.mapAlloc(GuestPhysAddr(Self.tableArea), size: 8 << 20, flags: .readWrite, populate: .eager)
             builder = try GuestTableBuilder(space: space, level: mode, tableArea: Self.tableArea, seed: seed)
+            if mode == 2 { builder.pse36Target = (Self.highBase, Self.highSize) }
             // The program, its data, stack and parameters: identity, writable, supervisor.
             for page in stride(from: UInt64(0x10_0000), to: 0x30_0000, by: 0x1000) { try builder.mapIdentityCodePage(page, user: Self.userPages.contains(page)) }
         } catch { throw .malformedAnswer("cannot build the guest tables: \(error)") }
@@ -129,13 +139,22 @@ public struct X86PagingOracle {
         let cr3 = builder.root
         struct Prediction { let read: UInt32, value: UInt32?, write: UInt32, fetch: UInt32?, walk: String }
         func code(_ r: GuestWalkResult) -> UInt32 { if case let .fault(c) = r { c } else { 0xFFFF_FFFF } }
+        let walk = { (gva: UInt64, i: GuestPageWalkInfo) -> GuestWalkResult in
+            let r = GuestPageWalker.walk(gva, i, read: read)
+            guard bug == .dropsPSE36, case let .translated(g, w, u, x, size) = r else { return r }
+            return .translated(gpa: g & 0xFFFF_FFFF, writable: w, user: u, executable: x, pageSize: size)
+        }
         let predictions: [Prediction] = probeList.map { gva in
-            let rd = GuestPageWalker.walk(gva, info(cr3), read: read)
-            let wr = GuestPageWalker.walk(gva, info(cr3, write: true), read: read)
-            let fx = GuestPageWalker.walk(gva + 8, info(cr3, fetch: true), read: read)
+            let rd = walk(gva, info(cr3))
+            let wr = walk(gva, info(cr3, write: true))
+            let fx = walk(gva + 8, info(cr3, fetch: true))
             // Fetch only where it lands on a data page (RET); elsewhere it is not tried.
             let fetchSafe = fx.gpa.map { $0 >= Self.dataBase && $0 < Self.dataBase + Self.dataSize } ?? true
-            let value = rd.gpa.flatMap { $0 >= Self.dataBase && $0 < Self.dataBase + Self.dataSize ? UInt32($0 & ~0xFFF) : nil }
+            let value = rd.gpa.flatMap { g -> UInt32? in
+                if g >= Self.dataBase && g < Self.dataBase + Self.dataSize { return UInt32(g & ~0xFFF) }
+                if mode == 2 && g >= Self.highBase && g < Self.highBase + Self.highSize { return Self.highTag(g) }
+                return nil
+            }
             return Prediction(read: code(rd), value: rd.gpa == nil ? nil : value, write: code(wr), fetch: fetchSafe ? code(fx) : nil,
                               walk: "read \(rd), write \(wr), fetch \(fx)")
         }
@@ -152,10 +171,19 @@ public struct X86PagingOracle {
             mode == 4 ? gva & 0xFFFF_FFFF_FFFF | (p.fetch == nil ? 0 : 1 << 63) : gva | (p.fetch == nil ? 0 : 1 << 32)
         }
         let machine = QEMUMachine(binary: "qemu-system-x86_64", arguments: [
-            "-cpu", "max,phys-bits=40", "-m", "128M", "-kernel", program.path, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-cpu", "max,phys-bits=40", "-m", mode == 2 ? "4672M" : "128M", "-kernel", program.path, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ], exitStatus: 1, startLine: "S")
-        let lines = try machine.run(program: nil, at: 0, images: [(QEMUMachine.words(params), Self.paramsBase), (tables, Self.tableArea)],
-                                    expectedLines: probeList.count)
+        var images = [(QEMUMachine.words(params), Self.paramsBase), (tables, Self.tableArea)]
+        if mode == 2 {
+            // The tagged RAM above 4 GiB: each page's first dword is its tag.
+            var high = Data(count: Int(Self.highSize))
+            for page in stride(from: 0, to: Int(Self.highSize), by: 4096) {
+                var tag = Self.highTag(Self.highBase + UInt64(page)).littleEndian
+                withUnsafeBytes(of: &tag) { high.replaceSubrange(page..<(page + 4), with: $0) }
+            }
+            images.append((high, Self.highBase))
+        }
+        let lines = try machine.run(program: nil, at: 0, images: images, expectedLines: probeList.count)
         for (i, gva) in probeList.enumerated() {
             let f = lines[i].split(separator: " ").compactMap { UInt32($0, radix: 16) }
             guard f.count == 4 else { throw .malformedAnswer("line \(i + 1): \(lines[i])") }
