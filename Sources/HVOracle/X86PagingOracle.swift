@@ -49,7 +49,7 @@ public struct X86PagingOracle {
     public let smepSmap: Bool
 
     public init(mode: Int, seed: UInt64, probes: Int, bug: SeededWalkerBug? = nil, user: Bool = false, smepSmap: Bool = false) {
-        precondition((2...4).contains(mode), "32-bit (2), PAE (3) or 4-level (4)")
+        precondition([0, 2, 3, 4].contains(mode) && !(mode == 0 && (user || smepSmap)), "no paging (0, CPL 0), 32-bit (2), PAE (3) or 4-level (4)")
         self.mode = mode
         self.seed = seed
         self.probes = probes
@@ -76,7 +76,7 @@ public struct X86PagingOracle {
     }
 
     public var name: String {
-        (mode == 2 ? "x86-32" : mode == 3 ? "x86-pae" : "x86-64") + (user ? " CPL 3" : " CPL 0") + (smepSmap ? " SMEP SMAP" : "") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "")
+        (mode == 0 ? "x86-none" : mode == 2 ? "x86-32" : mode == 3 ? "x86-pae" : "x86-64") + (user ? " CPL 3" : " CPL 0") + (smepSmap ? " SMEP SMAP" : "") + (bug.map { " with seeded walker bug \($0.rawValue)" } ?? "")
     }
 
     func info(_ cr3: UInt64, write: Bool = false, fetch: Bool = false) -> GuestPageWalkInfo {
@@ -112,6 +112,8 @@ public struct X86PagingOracle {
         // Random GVAs over 4 GiB (4-level: the 48-bit canonical space, both
         // halves), outside the identity range, to random data pages.
         func randomGVA() -> UInt64 {
+            // Without paging, RAM only (past it, MMIO): the tables area and the data pages.
+            if mode == 0 { return Self.tableArea + rng.below(Self.dataBase + Self.dataSize - Self.tableArea) & ~0xFFF }
             guard mode == 4 else { return rng.below(1 << 32) & ~0xFFF }
             let low = rng.below(1 << 47) & ~0xFFF
             return rng.below(4) == 0 ? low | 0xFFFF_8000_0000_0000 : low

@@ -11,7 +11,7 @@ struct OracleCommand: ParsableCommand {
         discussion: "Needs qemu-system-riscv64, qemu-system-aarch64, qemu-system-x86_64 and the riscv64/aarch64 cross binutils (scripts/setup installs them). Exit status 1 on a disagreement, 2 when an oracle cannot run."
     )
 
-    @Option(help: "sv39x4, sv48x4, stage2 (40-bit IPA, concatenated root), stage2-48, x86-32, x86-pae, x86-64, or all.")
+    @Option(help: "sv39x4, sv48x4, stage2 (40-bit IPA, concatenated root), stage2-48, x86-none, x86-32, x86-pae, x86-64, or all.")
     var format = "all"
 
     @Option(help: "Probes per format.")
@@ -38,9 +38,9 @@ struct OracleCommand: ParsableCommand {
             throw ValidationError("--seed must be a decimal or 0x-hex 64-bit number")
         }
         guard probes > 0 else { throw ValidationError("--probes must be positive") }
-        let known = ["sv39x4", "sv48x4", "stage2", "stage2-48", "x86-32", "x86-pae", "x86-64"]
+        let known = ["sv39x4", "sv48x4", "stage2", "stage2-48", "x86-none", "x86-32", "x86-pae", "x86-64"]
         let formats = format == "all" ? known : [format]
-        guard formats.allSatisfy(known.contains) else { throw ValidationError("--format is sv39x4, sv48x4, stage2, stage2-48, x86-32, x86-pae, x86-64 or all") }
+        guard formats.allSatisfy(known.contains) else { throw ValidationError("--format is sv39x4, sv48x4, stage2, stage2-48, x86-none, x86-32, x86-pae, x86-64 or all") }
         let gstageBug = seededBug.flatMap { GStageOracle<Sv39x4Format>.Mutation(rawValue: $0) }
         let stage2Bug = seededBug.flatMap { Stage2Oracle<Stage2IPA40Format>.Mutation(rawValue: $0) }
         let walkerBug = seededBug.flatMap { X86PagingOracle.SeededWalkerBug(rawValue: $0) }
@@ -62,9 +62,10 @@ struct OracleCommand: ParsableCommand {
                 case "stage2":
                     if seededBug != nil && stage2Bug == nil { continue }
                     report = try Stage2Oracle<Stage2IPA40Format>(seed: seedValue, probes: probes, mutation: stage2Bug).run(progress: progress)
-                case "x86-32", "x86-pae", "x86-64":
+                case "x86-none", "x86-32", "x86-pae", "x86-64":
                     if seededBug != nil && walkerBug == nil { continue }
-                    report = try X86PagingOracle(mode: f == "x86-32" ? 2 : f == "x86-pae" ? 3 : 4, seed: seedValue, probes: probes, bug: walkerBug, user: user, smepSmap: smepSmap).run(progress: progress)
+                    if f == "x86-none" && (user || smepSmap) { continue }
+                    report = try X86PagingOracle(mode: f == "x86-none" ? 0 : f == "x86-32" ? 2 : f == "x86-pae" ? 3 : 4, seed: seedValue, probes: probes, bug: walkerBug, user: user, smepSmap: smepSmap).run(progress: progress)
                 default:
                     if seededBug != nil && stage2Bug == nil { continue }
                     report = try Stage2Oracle<Stage2IPA48Format>(seed: seedValue, probes: probes, mutation: stage2Bug.flatMap { .init(rawValue: $0.rawValue) }).run(progress: progress)

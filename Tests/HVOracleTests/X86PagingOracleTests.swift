@@ -14,7 +14,7 @@ struct X86PagingOracleTests {
         }
     }
 
-    @Test(arguments: [2, 3, 4])
+    @Test(arguments: [0, 2, 3, 4])
     func theWalkerAgreesWithQEMU(_ mode: Int) throws {
         guard let r = try Self.run(mode, seed: 0x3286 + UInt64(mode)) else { return }
         print(r.summary)

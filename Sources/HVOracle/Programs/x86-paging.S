@@ -75,6 +75,8 @@ _start:
     add     $0x1000, %ebx
     jmp     2b
 3:  mov     PARAMS + 8, %eax
+    test    %eax, %eax
+    jz      4f                      /* mode 0: no paging at all */
     cmp     $3, %eax
     je      pae
     mov     %cr4, %ecx
