@@ -37,6 +37,9 @@ public struct X86PagingOracle {
         case ignoresSMEPSMAP = "ignores-smep-smap"
         /// Drops PSE-36's address bits 39:32 (32-bit paging).
         case dropsPSE36 = "drops-pse36"
+        /// Answers one page off (the teeth of the no-paging run, whose only
+        /// check is that the address does not change).
+        case pageOff = "page-off"
     }
 
     public let mode: Int   // 2 = 32-bit, 3 = PAE
@@ -143,8 +146,8 @@ public struct X86PagingOracle {
         func code(_ r: GuestWalkResult) -> UInt32 { if case let .fault(c) = r { c } else { 0xFFFF_FFFF } }
         let walk = { (gva: UInt64, i: GuestPageWalkInfo) -> GuestWalkResult in
             let r = GuestPageWalker.walk(gva, i, read: read)
-            guard bug == .dropsPSE36, case let .translated(g, w, u, x, size) = r else { return r }
-            return .translated(gpa: g & 0xFFFF_FFFF, writable: w, user: u, executable: x, pageSize: size)
+            guard bug == .dropsPSE36 || bug == .pageOff, case let .translated(g, w, u, x, size) = r else { return r }
+            return .translated(gpa: bug == .pageOff ? g + 0x1000 : g & 0xFFFF_FFFF, writable: w, user: u, executable: x, pageSize: size)
         }
         let predictions: [Prediction] = probeList.map { gva in
             let rd = walk(gva, info(cr3))

@@ -20,7 +20,7 @@ struct OracleCommand: ParsableCommand {
     @Option(help: "Seed for the tables and probes (decimal or 0x-hex).")
     var seed = "0x4f52_4143_4c45"
 
-    @Option(help: "Switch on a seeded bug (the teeth check): in the image QEMU gets, u-clear or rw-swapped (G-stage), s2ap-swapped or af-clear (stage 2); in HVKit's x86 walker, ignores-wp, ignores-nx, forgets-cpl3 or ignores-smep-smap.")
+    @Option(help: "Switch on a seeded bug (the teeth check): in the image QEMU gets, u-clear or rw-swapped (G-stage), s2ap-swapped or af-clear (stage 2); in HVKit's x86 walker, ignores-wp, ignores-nx, forgets-cpl3, ignores-smep-smap, drops-pse36 or page-off.")
     var seededBug: String?
 
     @Flag(help: "x86: every access at CPL 3.")
@@ -45,7 +45,7 @@ struct OracleCommand: ParsableCommand {
         let stage2Bug = seededBug.flatMap { Stage2Oracle<Stage2IPA40Format>.Mutation(rawValue: $0) }
         let walkerBug = seededBug.flatMap { X86PagingOracle.SeededWalkerBug(rawValue: $0) }
         if let seededBug, gstageBug == nil, stage2Bug == nil, walkerBug == nil {
-            throw ValidationError("--seeded-bug '\(seededBug)' is none of u-clear, rw-swapped, s2ap-swapped, af-clear, ignores-wp, ignores-nx, forgets-cpl3, ignores-smep-smap")
+            throw ValidationError("--seeded-bug '\(seededBug)' is none of u-clear, rw-swapped, s2ap-swapped, af-clear, ignores-wp, ignores-nx, forgets-cpl3, ignores-smep-smap, drops-pse36, page-off")
         }
         var failed = false
         for f in formats {

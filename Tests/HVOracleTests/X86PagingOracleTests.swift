@@ -32,7 +32,7 @@ struct X86PagingOracleTests {
     }
 
     /// Teeth: a walker that forgets CR0.WP, NX, the CPL or SMEP/SMAP disagrees.
-    @Test(arguments: [(3, X86PagingOracle.SeededWalkerBug.ignoresWP), (3, .ignoresNX), (2, .ignoresWP), (3, .forgetsUserMode), (2, .ignoresSMEPSMAP), (4, .ignoresNX), (4, .forgetsUserMode), (2, .dropsPSE36)])
+    @Test(arguments: [(3, X86PagingOracle.SeededWalkerBug.ignoresWP), (3, .ignoresNX), (2, .ignoresWP), (3, .forgetsUserMode), (2, .ignoresSMEPSMAP), (4, .ignoresNX), (4, .forgetsUserMode), (2, .dropsPSE36), (0, .pageOff)])
     func aSeededWalkerBugIsCaught(_ mode: Int, _ bug: X86PagingOracle.SeededWalkerBug) throws {
         guard let r = try Self.run(mode, seed: 0x3286 + UInt64(mode), bug: bug, user: bug == .forgetsUserMode,
                                    smepSmap: bug == .ignoresSMEPSMAP) else { return }
