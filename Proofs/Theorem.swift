@@ -62,7 +62,9 @@ public struct Theorem: Sendable {
 }
 
 public struct TheoremResult: Sendable {
-    public enum Outcome: Equatable, Sendable { case proved, refuted, unknown(String) }
+    /// `vacuous`: the claim holds only because the assumptions cannot all
+    /// hold together (or a lemma's cannot): a theorem that proves nothing.
+    public enum Outcome: Equatable, Sendable { case proved, refuted, unknown(String), vacuous(String) }
     public let theorem: String
     public let variant: Variant
     public let outcome: Outcome
@@ -147,6 +149,26 @@ extension Theorem {
                     outcome = .unknown(reason)
                 }
                 break
+            }
+            // A proof counts only where its assumptions can hold: each case's
+            // assumptions (lemma instances included) and each lemma's own.
+            if outcome == .proved {
+                for (i, caseCondition) in cases.enumerated() {
+                    let solver = SMTSolver(context, timeoutMilliseconds: timeoutMilliseconds, logic: logic)
+                    for a in query.allAssumptions(context) { solver.assert(a) }
+                    solver.assert(caseCondition)
+                    switch solver.check() {
+                    case .counterexample: continue   // satisfiable
+                    case .proved: outcome = .vacuous(cases.count > 1 ? "the assumptions of case \(i + 1) cannot hold together" : "the assumptions cannot hold together")
+                    case let .unknown(reason): outcome = .unknown("satisfiability of the assumptions: \(reason)")
+                    }
+                    break
+                }
+                for lemma in query.distinctLemmas where outcome == .proved {
+                    let solver = SMTSolver(context, timeoutMilliseconds: timeoutMilliseconds, logic: logic)
+                    for a in lemma.freshQuery(context).0 { solver.assert(a) }
+                    if case .proved = solver.check() { outcome = .vacuous("the assumptions of lemma \(lemma.name) cannot hold together") }
+                }
             }
             if outcome == .proved, let coverage {
                 let solver = SMTSolver(context, timeoutMilliseconds: timeoutMilliseconds, logic: logic)

@@ -69,6 +69,7 @@ struct ProveCommand: ParsableCommand {
         case .proved: "proved"
         case .refuted: "refuted"
         case let .unknown(reason): "unknown (\(reason))"
+        case let .vacuous(reason): "vacuous (\(reason))"
         }
     }
 
@@ -81,7 +82,13 @@ struct ProveCommand: ParsableCommand {
     private func jsonLine(_ t: Theorem, _ shipped: TheoremResult, _ wrong: TheoremResult?) -> String {
         func outcome(_ r: TheoremResult) -> String {
             let cex = r.counterexample.map { "\"\($0.name)\":\"\(hex($0.value))\"" }.joined(separator: ",")
-            return "{\"outcome\":\"\(describe(r))\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}}"
+            // A refutation's counterexample satisfies the assumptions; a proof was checked for it.
+            let assumptions: String = switch r.outcome {
+            case .proved, .refuted: "satisfiable"
+            case .vacuous: "unsatisfiable"
+            case .unknown: "unknown"
+            }
+            return "{\"outcome\":\"\(describe(r))\",\"assumptions\":\"\(assumptions)\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}}"
         }
         return "{\"theorem\":\"\(t.name)\",\"shipped\":\(outcome(shipped)),\"wrong\":\(wrong.map(outcome) ?? "null")}"
     }

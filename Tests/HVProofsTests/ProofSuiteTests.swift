@@ -69,6 +69,24 @@ struct ProofSuiteTests {
         #expect(t.smtLib().contains("; lemma bogus: every a is below every b"))
     }
 
+    /// A theorem whose assumptions contradict each other "proves" anything:
+    /// it is reported vacuous, not proved, and a lemma likewise.
+    @Test func contradictoryAssumptionsAreVacuousNotProved() {
+        let t = Theorem("contradiction", "x < 1 and x > 5 imply anything", wrong: "none") { c, _ in
+            let x = c.bitVector("x")
+            return Query(inputs: [("x", x)], assumptions: [x.unsignedLess(than: c.number(1)), c.number(5).unsignedLess(than: x)], claim: x.equals(c.number(42)))
+        }
+        #expect(t.check(.shipped, timeoutMilliseconds: Self.timeout).outcome == .vacuous("the assumptions cannot hold together"))
+        let impossible = Lemma("impossible", "from a contradiction", variables: ["a"]) { c, v in
+            ([v[0].unsignedLess(than: c.number(0))], v[0].equals(c.number(7)))
+        }
+        let u = Theorem("uses_impossible", "a = a", wrong: "none") { c, _ in
+            let a = c.bitVector("a")
+            return Query(inputs: [("a", a)], claim: a.equals(a), lemmas: [LemmaUse(impossible, [a])])
+        }
+        #expect(u.check(.shipped, timeoutMilliseconds: Self.timeout).outcome == .vacuous("the assumptions of lemma impossible cannot hold together"))
+    }
+
     @Test func aTinyTimeoutGivesUnknown() {
         let r = Self.theorem("range_contains_sound").check(.shipped, timeoutMilliseconds: 1)
         guard case .unknown = r.outcome else { Issue.record("expected unknown, got \(r.outcome)"); return }
