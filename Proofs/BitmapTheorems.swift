@@ -28,6 +28,16 @@ enum BitmapTheorems {
                                   wm.iff(c.c(0x4000).unsignedLessOrEqual(to: bm)))
                 return Query(inputs: [("msr_a", m), ("msr_b", n)], assumptions: [cm, cn, m.unsignedLess(than: c.c(1 << 32)), n.unsignedLess(than: c.c(1 << 32))], claim: claim)
             },
+            // msr_bitmap_positions assumes the kernel's own `covered`; this pins it.
+            Theorem("msr_bitmap_covered", "an MSR is covered by the bitmap exactly when it lies in 0x0-0x1FFF or 0xC0000000-0xC0001FFF, for reads and writes alike",
+                    wrong: "covers 0xC0000000-0xC0003FFF (twice the high range)") { c, variant in
+                let m = c.bv("msr"), w = c.boolean("write")
+                let covered = variant == .shipped
+                    ? Kernels.msrBitmapBit(msr: m, write: w).covered
+                    : m.unsignedLessOrEqual(to: c.c(0x1FFF)).or((m &- c.c(0xC000_0000)).unsignedLessOrEqual(to: c.c(0x3FFF)))
+                let inRanges = m.unsignedLessOrEqual(to: c.c(0x1FFF)).or(c.c(0xC000_0000).unsignedLessOrEqual(to: m).and(m.unsignedLessOrEqual(to: c.c(0xC000_1FFF))))
+                return Query(inputs: [("msr", m)], claim: covered.iff(inRanges))
+            },
         ]
     }
 }

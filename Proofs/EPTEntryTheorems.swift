@@ -73,6 +73,16 @@ enum EPTEntryTheorems {
                 return Query(inputs: [("gpa", g), ("hpa", h), ("remaining", r)], claim: claim)
             }
         }
-        return leaves + [table, eptp] + huge
+        // The converse: a kernel that always answers false passes the one above.
+        let hugeComplete = [("2m", UInt64(0x1F_FFFF)), ("1g", UInt64(0x3FFF_FFFF))].map { label, mask in
+            Theorem("huge_page_eligible_complete_\(label)", "whenever guest and host are both aligned to \(label) and the whole leaf lies inside the request, a \(label) leaf is chosen",
+                    wrong: "a kernel that never chooses a huge leaf") { c, variant in
+                let g = c.bv("gpa"), h = c.bv("hpa"), r = c.bv("remaining")
+                let eligible = variant == .shipped ? Kernels.hugePageEligible(gpa: g, hpa: h, remaining: r, mask: c.c(mask)) : c.truth(false)
+                let fits = allOf(Kernels.isAligned(g, mask: c.c(mask)), Kernels.isAligned(h, mask: c.c(mask)), c.c(mask + 1).unsignedLessOrEqual(to: r))
+                return Query(inputs: [("gpa", g), ("hpa", h), ("remaining", r)], claim: fits.implies(eligible))
+            }
+        }
+        return leaves + [table, eptp] + huge + hugeComplete
     }
 }
