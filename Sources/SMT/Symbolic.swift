@@ -66,12 +66,16 @@ public struct SymBV: BitVectorDomain, CustomStringConvertible {
     public static func &+ (lhs: SymBV, rhs: SymBV) -> SymBV { lhs.make(Z3_mk_bvadd(lhs.context.raw, lhs.raw, rhs.raw)) }
     public static func &- (lhs: SymBV, rhs: SymBV) -> SymBV { lhs.make(Z3_mk_bvsub(lhs.context.raw, lhs.raw, rhs.raw)) }
 
+    /// Amounts past the width would shift everything out here but be
+    /// masked on UInt64: refused, so proved and shipped code cannot differ.
     public func shiftedLeft(by amount: Int) -> SymBV {
-        make(Z3_mk_bvshl(context.raw, raw, context.number(UInt64(amount), bits: bits).raw))
+        precondition((0..<Int(bits)).contains(amount), "shift by \(amount) on a \(bits)-bit vector")
+        return make(Z3_mk_bvshl(context.raw, raw, context.number(UInt64(amount), bits: bits).raw))
     }
 
     public func shiftedRight(by amount: Int) -> SymBV {
-        make(Z3_mk_bvlshr(context.raw, raw, context.number(UInt64(amount), bits: bits).raw))
+        precondition((0..<Int(bits)).contains(amount), "shift by \(amount) on a \(bits)-bit vector")
+        return make(Z3_mk_bvlshr(context.raw, raw, context.number(UInt64(amount), bits: bits).raw))
     }
 
     public func equals(_ other: SymBV) -> SymBool { SymBool(Term(context, Z3_mk_eq(context.raw, raw, other.raw))) }

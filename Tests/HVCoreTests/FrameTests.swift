@@ -174,6 +174,17 @@ struct FrameTests {
         }
     }
 
+    #if DEBUG
+    /// UInt64 masks shift amounts, Z3 does not: a kernel shifting by 64 or
+    /// more would make the two domains disagree, so it traps instead.
+    @Test func shiftsOf64OrMoreTrap() async {
+        await #expect(processExitsWith: .failure) {
+            let amount = Int(CommandLine.arguments.count) + 63
+            _ = UInt64(1).shiftedLeft(by: amount)
+        }
+    }
+    #endif
+
     @Test func poolTrapsOnDoubleFree() async {
         await #expect(processExitsWith: .failure) {
             let pool = HeapFramePool(capacity: 8 * frameSize)
