@@ -33,11 +33,14 @@ public struct Checker {
     /// The rules that look at one VM.
     public func check(_ c: VMConfig) -> [Finding] {
         var r = Result()
-        check(c, into: &r)
+        check(c, resolving: resolve(c), into: &r)
         return r.findings
     }
 
-    func check(_ c: VMConfig, into result: inout Result) {
+    /// What the configuration's device tree passes through (once per configuration and run).
+    func resolve(_ c: VMConfig) -> DeviceTreePassthrough { DeviceTreePassthrough(config: c, tree: deviceTrees[c.file]) }
+
+    func check(_ c: VMConfig, resolving tree: DeviceTreePassthrough, into result: inout Result) {
         var out: [Finding] = []
         var spans: [OverlapSweep.Span] = []
         for r in c.memoryRegions {
@@ -69,7 +72,6 @@ public struct Checker {
         }
 
         // Pass-through: explicit devices, or the device tree's ranges, and the identity windows.
-        let tree = DeviceTreePassthrough(config: c, tree: deviceTrees[c.file])
         out += tree.findings
         var seen: [String: Int] = [:]
         for d in c.passthroughDevices where !d.fromDeviceTree {
@@ -177,7 +179,7 @@ public struct Checker {
 
         // Host side.
         if let host {
-            for (start, size, name, line, _) in hostRanges(c) {
+            for (start, size, name, line, _) in hostRanges(c, resolved: tree) {
                 let inRAM = host.ram.contains { Kernels.rangeContains(outerStart: $0.start, outerSize: $0.size, innerStart: start, innerSize: size) }
                 if !inRAM { out.append(finding(.hostRangeNotRAM, c, "\(name) host range [\(hex(start)), +\(hex(size))) is not inside host RAM", [name], line: line)) }
                 for h in host.hypervisor where Kernels.rangesOverlap(h.start, h.size, start, size) {
@@ -193,12 +195,12 @@ public struct Checker {
     /// Host ranges a VM claims: identity and reserved regions (host ==
     /// guest) and, with `includeDevices`, its merged pass-through ranges
     /// (their host side).
-    func hostRanges(_ c: VMConfig, includeDevices: Bool = false) -> [(UInt64, UInt64, String, Int?, devices: [String])] {
+    func hostRanges(_ c: VMConfig, resolved: DeviceTreePassthrough, includeDevices: Bool = false) -> [(UInt64, UInt64, String, Int?, devices: [String])] {
         var out: [(UInt64, UInt64, String, Int?, devices: [String])] = c.memoryRegions
             .filter { $0.mapType != .alloc && $0.size > 0 && !$0.gpa.addingReportingOverflow($0.size).overflow }
             .map { ($0.gpa, $0.size, "memory_regions[\($0.index)]", $0.line, []) }
         if includeDevices {
-            let sources = VMPlanner.passthroughSources(c, resolved: DeviceTreePassthrough(config: c, tree: deviceTrees[c.file]).devices)
+            let sources = VMPlanner.passthroughSources(c, resolved: resolved.devices)
             for m in VMPlanner.passthrough(sources) {
                 guard let h = m.hostStart, !h.addingReportingOverflow(m.size).overflow else { continue }
                 let line = sources.first { m.sources.contains($0.name) }?.line
@@ -213,8 +215,9 @@ public struct Checker {
 
     public func evaluate(_ configs: [VMConfig]) -> Result {
         var result = Result()
-        for c in configs { check(c, into: &result) }
-        let ranges = configs.map { hostRanges($0, includeDevices: true) }
+        let trees = configs.map(resolve)
+        for (c, tree) in zip(configs, trees) { check(c, resolving: tree, into: &result) }
+        let ranges = zip(configs, trees).map { hostRanges($0, resolved: $1, includeDevices: true) }
         for (i, a) in configs.enumerated() {
             for j in (i + 1)..<configs.count {
                 let b = configs[j]

@@ -39,10 +39,7 @@ struct HuntCommand: ParsableCommand {
             for b in SeededBug.allCases { print("\(b.rawValue): \(b.summary)") }
             return
         }
-        let cleaned = seed.replacingOccurrences(of: "_", with: "").lowercased()
-        guard let seedValue = cleaned.hasPrefix("0x") ? UInt64(cleaned.dropFirst(2), radix: 16) : UInt64(cleaned) else {
-            throw ValidationError("--seed must be a decimal or 0x-hex 64-bit number")
-        }
+        let seedValue = try SeedOption.parse(seed)
         var seeded: SeededBug?
         if let bug {
             guard let b = SeededBug(rawValue: bug) else {

@@ -33,10 +33,7 @@ struct OracleCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let cleaned = seed.replacingOccurrences(of: "_", with: "").lowercased()
-        guard let seedValue = cleaned.hasPrefix("0x") ? UInt64(cleaned.dropFirst(2), radix: 16) : UInt64(cleaned) else {
-            throw ValidationError("--seed must be a decimal or 0x-hex 64-bit number")
-        }
+        let seedValue = try SeedOption.parse(seed)
         guard probes > 0 else { throw ValidationError("--probes must be positive") }
         let known = ["sv39x4", "sv48x4", "stage2", "stage2-48", "x86-none", "x86-32", "x86-pae", "x86-64"]
         let formats = format == "all" ? known : [format]

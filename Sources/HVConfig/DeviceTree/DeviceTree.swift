@@ -50,6 +50,8 @@ public struct DeviceTree: Sendable {
     public let root: Node
     /// Every node by path ("/", "/soc", "/soc/serial@9000000").
     public let paths: [String]
+    /// Every node's ranges by path, decoded once when the blob is read.
+    private let rangesByPath: [String: [Range]]
 
     init(root: Node) throws(DeviceTreeError) {
         self.root = root
@@ -60,9 +62,8 @@ public struct DeviceTree: Sendable {
         }
         walk(root, "/")
         self.paths = paths
-        // Check the cells of every reg and ranges now, so a bad blob is an
-        // error when it is read, not a surprise later.
-        _ = try ranges()
+        // Decoded now, so a bad blob is an error when it is read, not a surprise later.
+        rangesByPath = try Self.decodeRanges(root)
     }
 
     static func number(_ cells: ArraySlice<UInt8>) -> UInt64 {
@@ -92,8 +93,10 @@ public struct DeviceTree: Sendable {
     }
 
     /// Every `reg` range of every node (with the cells its parent gives)
-    /// and every window of a PCIe host bridge's `ranges`.
-    public func ranges() throws(DeviceTreeError) -> [String: [Range]] {
+    /// and every window of a PCIe host bridge's `ranges`, by node path.
+    public func ranges() -> [String: [Range]] { rangesByPath }
+
+    static func decodeRanges(_ root: Node) throws(DeviceTreeError) -> [String: [Range]] {
         var out: [String: [Range]] = [:]
         func decode(_ bytes: [UInt8], _ groups: [Int], path: String, property: String) throws(DeviceTreeError) -> [[UInt64]] {
             let width = groups.reduce(0, +) * 4

@@ -47,7 +47,7 @@ public struct DeviceTreePassthrough: Sendable {
             }
         }
         func under(_ path: String, _ top: String) -> Bool { top == "/" || path == top || path.hasPrefix(top + "/") }
-        let all = (try? tree.ranges()) ?? [:]
+        let all = tree.ranges()
         var taken = Set<String>()
         for d in named {
             guard let top = tree.canonicalPath(d.name) else {
