@@ -19,14 +19,19 @@ public struct Query {
     /// Lemmas proved on their own first, then assumed as instances over
     /// this query's terms (see `Lemma`).
     public var lemmas: [LemmaUse]
+    /// Runs the counterexample concretely: given the model Z3 refuted the
+    /// query with, evaluates the shipped code and the variant's on `UInt64`
+    /// (see `Replay`).
+    public var replay: ((SMTModel) -> Replay)?
 
     public init(inputs: [(name: String, value: SymBV)], assumptions: [SymBool] = [], claim: SymBool, cases: [SymBool] = [],
-                lemmas: [LemmaUse] = []) {
+                lemmas: [LemmaUse] = [], replay: ((SMTModel) -> Replay)? = nil) {
         self.inputs = inputs
         self.assumptions = assumptions
         self.claim = claim
         self.cases = cases
         self.lemmas = lemmas
+        self.replay = replay
     }
 
     /// The assumptions with each lemma instance added.
@@ -70,6 +75,8 @@ public struct TheoremResult: Sendable {
     public let outcome: Outcome
     /// The violating input, in the theorem's own terms, when refuted.
     public let counterexample: [(name: String, value: UInt64)]
+    /// The counterexample run concretely on `UInt64`, when refuted.
+    public let replay: Replay?
     public let seconds: Double
 
     /// Shipped theorems must be proved; wrong variants refuted.
@@ -122,6 +129,7 @@ extension Theorem {
             if !query.cases.isEmpty { coverage = query.cases.dropFirst().reduce(query.cases[0]) { $0.or($1) } }
             var outcome: TheoremResult.Outcome = .proved
             var counterexample: [(name: String, value: UInt64)] = []
+            var replay: Replay?
             // A lemma that is not proved proves nothing: stop there.
             for lemma in query.distinctLemmas {
                 let solver = SMTSolver(context, timeoutMilliseconds: timeoutMilliseconds, logic: logic)
@@ -145,6 +153,7 @@ extension Theorem {
                 case let .counterexample(model):
                     outcome = .refuted
                     counterexample = query.inputs.map { ($0.name, model.value($0.value)) }
+                    replay = query.replay?(model)
                 case let .unknown(reason):
                     outcome = .unknown(reason)
                 }
@@ -177,7 +186,8 @@ extension Theorem {
             }
             let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            return TheoremResult(theorem: name, variant: variant, outcome: outcome, counterexample: counterexample, seconds: seconds)
+            return TheoremResult(theorem: name, variant: variant, outcome: outcome, counterexample: counterexample, replay: replay,
+                                 seconds: seconds)
         }
     }
 }

@@ -26,6 +26,9 @@ public struct SymBool: BitVectorCondition, CustomStringConvertible {
 
     public var negated: SymBool { SymBool(Term(context, Z3_mk_not(context.raw, raw))) }
 
+    /// Never: a symbolic walk carries on under every condition.
+    public var isCertainlyFalse: Bool { false }
+
     /// `condition ? a : b` for booleans.
     public static func select(_ condition: SymBool, _ a: SymBool, _ b: SymBool) -> SymBool {
         SymBool(Term(a.context, Z3_mk_ite(a.context.raw, condition.raw, a.raw, b.raw)))

@@ -88,7 +88,8 @@ struct ProveCommand: ParsableCommand {
             case .vacuous: "unsatisfiable"
             case .unknown: "unknown"
             }
-            return "{\"outcome\":\"\(describe(r))\",\"assumptions\":\"\(assumptions)\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}}"
+            let replay = r.replay.map { ",\"replay\":{\"kind\":\"\($0.kind.rawValue)\",\"confirmed\":\($0.confirmed)}" } ?? ""
+            return "{\"outcome\":\"\(describe(r))\",\"assumptions\":\"\(assumptions)\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}\(replay)}"
         }
         return "{\"theorem\":\"\(t.name)\",\"shipped\":\(outcome(shipped)),\"wrong\":\(wrong.map(outcome) ?? "null")}"
     }

@@ -55,7 +55,7 @@ struct PageTableFormatTests {
         #expect(Sv39x4Format.leafFlags(Sv39x4Format.encodeLeaf(hpa: 0x1000, flags: .read, level: 0)) == .read)
         // A non-leaf entry: V and the PPN, R = W = X = 0.
         #expect(Sv39x4Format.encodeTable(0x8000_4000) == 0x2000_1001)
-        #expect(!Sv39x4Format.isLeaf(0x2000_1001, level: 1) && Sv39x4Format.tableAddress(0x2000_1001) == 0x8000_4000)
+        #expect(!Sv39x4Format.isLeaf(UInt64(0x2000_1001), level: 1) && Sv39x4Format.tableAddress(UInt64(0x2000_1001)) == 0x8000_4000)
     }
 
     /// The root index takes 11 bits for the x4 modes (GPA bits 40:30 for

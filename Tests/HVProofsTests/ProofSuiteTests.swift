@@ -22,6 +22,9 @@ struct ProofSuiteTests {
         let wrong = t.check(.wrong, timeoutMilliseconds: Self.timeout)
         #expect(wrong.outcome == .refuted, "\(name) wrong variant (\(t.wrongVariant)): \(wrong.outcome)")
         #expect(!wrong.counterexample.isEmpty)
+        // A replayed counterexample must be real on UInt64; every walk theorem's is replayed.
+        if let replay = wrong.replay { #expect(replay.confirmed, "\(name): \(replay)") }
+        if name.hasPrefix("walk_") { #expect(wrong.replay != nil, "\(name): the walk counterexample was not replayed") }
     }
 
     @Test func alignUpWithoutPreconditionIsRefutedByOverflow() {

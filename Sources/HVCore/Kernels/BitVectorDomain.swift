@@ -5,6 +5,11 @@ public protocol BitVectorCondition {
     func and(_ other: Self) -> Self
     func or(_ other: Self) -> Self
     var negated: Self { get }
+    /// True only when the condition is known to be false without solving:
+    /// always exact for `Bool`; a symbolic condition may answer false for a
+    /// condition that is in fact unsatisfiable. Lets a kernel's loop stop
+    /// early in the concrete domain and carry on, guarded, in the symbolic.
+    var isCertainlyFalse: Bool { get }
 }
 
 /// The 64-bit operations HVKit's bit-level kernels are written in.
@@ -50,6 +55,7 @@ extension Bool: BitVectorCondition {
     @inlinable public func and(_ other: Bool) -> Bool { self && other }
     @inlinable public func or(_ other: Bool) -> Bool { self || other }
     @inlinable public var negated: Bool { !self }
+    @inlinable public var isCertainlyFalse: Bool { !self }
 }
 
 extension UInt64: BitVectorDomain {

@@ -11,8 +11,8 @@ public enum EPTFormat: PageTableFormat {
 
     @inlinable public static func leafAllowed(level: Int) -> Bool { level <= 2 }
 
-    @inlinable @inline(__always) public static func index(_ gpa: UInt64, level: Int) -> Int {
-        Int(truncatingIfNeeded: Kernels.tableIndex(gpa, level: level))
+    @inlinable @inline(__always) public static func entryIndex<D: BitVectorDomain>(_ gpa: D, level: Int) -> D {
+        Kernels.tableIndex(gpa, level: level)
     }
 
     @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
@@ -23,15 +23,17 @@ public enum EPTFormat: PageTableFormat {
         Kernels.eptEncodeTable(tableHPA: tableHPA)
     }
 
-    @inlinable @inline(__always) public static func isPresent(_ entry: UInt64) -> Bool { Kernels.eptIsPresent(entry) }
-    @inlinable @inline(__always) public static func isLeaf(_ entry: UInt64, level: Int) -> Bool { Kernels.eptIsLeaf(entry, level: level) }
-    @inlinable @inline(__always) public static func leafAddress(_ entry: UInt64, level: Int) -> UInt64 {
+    @inlinable @inline(__always) public static func isPresent<D: BitVectorDomain>(_ entry: D) -> D.Condition { Kernels.eptIsPresent(entry) }
+    @inlinable @inline(__always) public static func isLeaf<D: BitVectorDomain>(_ entry: D, level: Int) -> D.Condition {
+        Kernels.eptIsLeaf(entry, level: level)
+    }
+    @inlinable @inline(__always) public static func leafAddress<D: BitVectorDomain>(_ entry: D, level: Int) -> D {
         Kernels.eptLeafAddress(entry, level: level)
     }
-    @inlinable @inline(__always) public static func leafFlags(_ entry: UInt64) -> MappingFlags {
-        MappingFlags(rawValue: Kernels.eptLeafFlags(entry))
+    @inlinable @inline(__always) public static func leafFlagBits<D: BitVectorDomain>(_ entry: D) -> D { Kernels.eptLeafFlags(entry) }
+    @inlinable @inline(__always) public static func tableAddress<D: BitVectorDomain>(_ entry: D) -> D {
+        entry & .constant(EPTBits.addressMask)
     }
-    @inlinable @inline(__always) public static func tableAddress(_ entry: UInt64) -> UInt64 { entry & EPTBits.addressMask }
     @inlinable public static func leafWellFormed(_ entry: UInt64, level: Int) -> Bool {
         Kernels.eptLeafWellFormed(entry, level: level)
     }

@@ -60,24 +60,18 @@ extension NestedPageTable {
     @inlinable @inline(__always)
     static func walk<O: WalkObserver>(rootTable: UnsafeMutablePointer<UInt64>, directMap: DirectMap, _ g: UInt64,
                                       observe: O) -> WalkResult {
-        guard g >> UInt64(Format.guestAddressBits) == 0 else { return .unmapped }
-        var table = rootTable
-        var level = Format.levels - 1
-        while true {
-            let e = EntryTable.sharedLoad(table, Format.index(g, level: level))
-            observe.entryRead(level: level)
-            guard Format.isPresent(e) else { return .unmapped }
-            if Format.isLeaf(e, level: level) {
-                guard let size = PageSize(level: level) else { return .torn }
-                let mask = size.bytes - 1
-                return .mapped(Translation(
-                    hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
-                    flags: Format.leafFlags(e), pageSize: size, leafStart: GuestPhysAddr(g & ~mask)))
-            }
-            guard level > 0, let next = directMap.pointer(Format.tableAddress(e)) else { return .torn }
-            table = next.assumingMemoryBound(to: UInt64.self)
-            level -= 1
-        }
+        var memory = WindowTableMemory(directMap: directMap, observe: observe)
+        return result(Format.walkFromRoot(&memory, root: rootTable, g), g)
+    }
+
+    /// The shipped form of a walk's answer.
+    @inlinable @inline(__always)
+    static func result(_ answer: WalkAnswer<UInt64>, _ g: UInt64) -> WalkResult {
+        if answer.torn { return .torn }
+        guard answer.mapped else { return .unmapped }
+        guard let size = PageSize(level: Int(truncatingIfNeeded: answer.level)) else { return .torn }
+        return .mapped(Translation(hostAddress: HostPhysAddr(answer.hostAddress), flags: MappingFlags(rawValue: answer.flags),
+                                   pageSize: size, leafStart: GuestPhysAddr(g & ~(size.bytes - 1))))
     }
 }
 
@@ -87,17 +81,14 @@ extension NestedPageTable {
     /// entries above and is reported to `observe` as level `level + 1`. A
     /// table entry where a leaf or nothing was expected (a region the
     /// level-0 index does not cover, or a writer at work) is `torn`: the
-    /// caller walks from the root.
+    /// caller walks from the root. The same walk as the full one, started
+    /// at `level` and stopped there.
     @inlinable @inline(__always)
     static func shortWalk<O: WalkObserver>(table: UnsafeMutablePointer<UInt64>, level: Int, _ g: UInt64, observe: O) -> WalkResult {
         observe.entryRead(level: level + 1)
-        let e = EntryTable.sharedLoad(table, Format.index(g, level: level))
-        observe.entryRead(level: level)
-        guard Format.isPresent(e) else { return .unmapped }
-        guard Format.isLeaf(e, level: level), let size = PageSize(level: level) else { return .torn }
-        let mask = size.bytes - 1
-        return .mapped(Translation(hostAddress: HostPhysAddr(Format.leafAddress(e, level: level) | (g & mask)),
-                                   flags: Format.leafFlags(e), pageSize: size, leafStart: GuestPhysAddr(g & ~mask)))
+        var memory = WindowTableMemory(directMap: DirectMap(physicalBase: 0, virtualBase: UnsafeMutableRawPointer(table), size: 0),
+                                       observe: observe)
+        return result(Format.walk(&memory, from: table, level: level, through: level, g, when: true), g)
     }
 }
 

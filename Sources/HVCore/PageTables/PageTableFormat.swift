@@ -25,17 +25,23 @@ public protocol PageTableFormat: Sendable {
 
     /// True when a leaf may sit at `level` (0 always).
     static func leafAllowed(level: Int) -> Bool
+
+    // The walk's view of an entry, generic over the bit-vector domain so
+    // that the walk every translate runs is also the one the proofs run
+    // (see `TableWalk`).
+
     /// The entry `gpa` selects in a table of `level` (the root's index is
     /// as wide as `rootEntries` needs).
-    static func index(_ gpa: UInt64, level: Int) -> Int
+    static func entryIndex<D: BitVectorDomain>(_ gpa: D, level: Int) -> D
+    static func isPresent<D: BitVectorDomain>(_ entry: D) -> D.Condition
+    static func isLeaf<D: BitVectorDomain>(_ entry: D, level: Int) -> D.Condition
+    static func leafAddress<D: BitVectorDomain>(_ entry: D, level: Int) -> D
+    /// The MappingFlags raw bits of a leaf.
+    static func leafFlagBits<D: BitVectorDomain>(_ entry: D) -> D
+    static func tableAddress<D: BitVectorDomain>(_ entry: D) -> D
 
     static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64
     static func encodeTable(_ tableHPA: UInt64) -> UInt64
-    static func isPresent(_ entry: UInt64) -> Bool
-    static func isLeaf(_ entry: UInt64, level: Int) -> Bool
-    static func leafAddress(_ entry: UInt64, level: Int) -> UInt64
-    static func leafFlags(_ entry: UInt64) -> MappingFlags
-    static func tableAddress(_ entry: UInt64) -> UInt64
     static func leafWellFormed(_ entry: UInt64, level: Int) -> Bool
     static func tableWellFormed(_ entry: UInt64) -> Bool
 
@@ -54,6 +60,14 @@ extension PageTableFormat {
     /// Frames of the root table (contiguous, aligned to `rootBytes`).
     @inlinable public static var rootFrames: Int { max(1, rootEntries / 512) }
     @inlinable public static var rootBytes: UInt64 { UInt64(rootFrames) * 4096 }
+
+    /// The entry `gpa` selects in a table of `level`, as a slot number.
+    @inlinable @inline(__always) public static func index(_ gpa: UInt64, level: Int) -> Int {
+        Int(truncatingIfNeeded: entryIndex(gpa, level: level))
+    }
+    @inlinable @inline(__always) public static func leafFlags(_ entry: UInt64) -> MappingFlags {
+        MappingFlags(rawValue: leafFlagBits(entry))
+    }
 
     /// The flag checks every format shares.
     public static func validateCommon(_ flags: MappingFlags) throws(PageTableError) {

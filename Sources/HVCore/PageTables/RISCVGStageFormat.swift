@@ -15,21 +15,19 @@ extension RISCVGStageLayout {
 
     @inlinable public static func leafAllowed(level: Int) -> Bool { level <= 2 }
 
-    @inlinable @inline(__always) public static func index(_ gpa: UInt64, level: Int) -> Int {
-        level == levels - 1
-            ? Int(truncatingIfNeeded: Kernels.rootIndex(gpa, level: level, rootBits: 11))
-            : Int(truncatingIfNeeded: Kernels.tableIndex(gpa, level: level))
+    @inlinable @inline(__always) public static func entryIndex<D: BitVectorDomain>(_ gpa: D, level: Int) -> D {
+        level == levels - 1 ? Kernels.rootIndex(gpa, level: level, rootBits: 11) : Kernels.tableIndex(gpa, level: level)
     }
 
     @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
         Kernels.riscvEncodeLeaf(hpa: hpa, flags: flags.rawValue, level: level)
     }
     @inlinable public static func encodeTable(_ tableHPA: UInt64) -> UInt64 { Kernels.riscvEncodeTable(tableHPA: tableHPA) }
-    @inlinable @inline(__always) public static func isPresent(_ entry: UInt64) -> Bool { Kernels.riscvIsPresent(entry) }
-    @inlinable @inline(__always) public static func isLeaf(_ entry: UInt64, level: Int) -> Bool { Kernels.riscvIsLeaf(entry, level: level) }
-    @inlinable @inline(__always) public static func leafAddress(_ entry: UInt64, level: Int) -> UInt64 { Kernels.riscvLeafAddress(entry, level: level) }
-    @inlinable @inline(__always) public static func leafFlags(_ entry: UInt64) -> MappingFlags { MappingFlags(rawValue: Kernels.riscvLeafFlags(entry)) }
-    @inlinable @inline(__always) public static func tableAddress(_ entry: UInt64) -> UInt64 { Kernels.riscvTableAddress(entry) }
+    @inlinable @inline(__always) public static func isPresent<D: BitVectorDomain>(_ entry: D) -> D.Condition { Kernels.riscvIsPresent(entry) }
+    @inlinable @inline(__always) public static func isLeaf<D: BitVectorDomain>(_ entry: D, level: Int) -> D.Condition { Kernels.riscvIsLeaf(entry, level: level) }
+    @inlinable @inline(__always) public static func leafAddress<D: BitVectorDomain>(_ entry: D, level: Int) -> D { Kernels.riscvLeafAddress(entry, level: level) }
+    @inlinable @inline(__always) public static func leafFlagBits<D: BitVectorDomain>(_ entry: D) -> D { Kernels.riscvLeafFlags(entry) }
+    @inlinable @inline(__always) public static func tableAddress<D: BitVectorDomain>(_ entry: D) -> D { Kernels.riscvTableAddress(entry) }
     @inlinable public static func leafWellFormed(_ entry: UInt64, level: Int) -> Bool { Kernels.riscvLeafWellFormed(entry, level: level) }
     @inlinable public static func tableWellFormed(_ entry: UInt64) -> Bool { Kernels.riscvTableWellFormed(entry) }
     public static func validate(_ flags: MappingFlags) throws(PageTableError) { try validateCommon(flags) }

@@ -13,21 +13,19 @@ extension Stage2Layout {
 
     @inlinable public static func leafAllowed(level: Int) -> Bool { level <= 2 }
 
-    @inlinable @inline(__always) public static func index(_ gpa: UInt64, level: Int) -> Int {
-        level == levels - 1
-            ? Int(truncatingIfNeeded: Kernels.rootIndex(gpa, level: level, rootBits: rootEntries.trailingZeroBitCount))
-            : Int(truncatingIfNeeded: Kernels.tableIndex(gpa, level: level))
+    @inlinable @inline(__always) public static func entryIndex<D: BitVectorDomain>(_ gpa: D, level: Int) -> D {
+        level == levels - 1 ? Kernels.rootIndex(gpa, level: level, rootBits: rootEntries.trailingZeroBitCount) : Kernels.tableIndex(gpa, level: level)
     }
 
     @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
         Kernels.stage2EncodeLeaf(hpa: hpa, flags: flags.rawValue, level: level)
     }
     @inlinable public static func encodeTable(_ tableHPA: UInt64) -> UInt64 { Kernels.stage2EncodeTable(tableHPA: tableHPA) }
-    @inlinable @inline(__always) public static func isPresent(_ entry: UInt64) -> Bool { Kernels.stage2IsPresent(entry) }
-    @inlinable @inline(__always) public static func isLeaf(_ entry: UInt64, level: Int) -> Bool { Kernels.stage2IsLeaf(entry, level: level) }
-    @inlinable @inline(__always) public static func leafAddress(_ entry: UInt64, level: Int) -> UInt64 { Kernels.stage2LeafAddress(entry, level: level) }
-    @inlinable @inline(__always) public static func leafFlags(_ entry: UInt64) -> MappingFlags { MappingFlags(rawValue: Kernels.stage2LeafFlags(entry)) }
-    @inlinable @inline(__always) public static func tableAddress(_ entry: UInt64) -> UInt64 { entry & Stage2Bits.addressMask }
+    @inlinable @inline(__always) public static func isPresent<D: BitVectorDomain>(_ entry: D) -> D.Condition { Kernels.stage2IsPresent(entry) }
+    @inlinable @inline(__always) public static func isLeaf<D: BitVectorDomain>(_ entry: D, level: Int) -> D.Condition { Kernels.stage2IsLeaf(entry, level: level) }
+    @inlinable @inline(__always) public static func leafAddress<D: BitVectorDomain>(_ entry: D, level: Int) -> D { Kernels.stage2LeafAddress(entry, level: level) }
+    @inlinable @inline(__always) public static func leafFlagBits<D: BitVectorDomain>(_ entry: D) -> D { Kernels.stage2LeafFlags(entry) }
+    @inlinable @inline(__always) public static func tableAddress<D: BitVectorDomain>(_ entry: D) -> D { entry & .constant(Stage2Bits.addressMask) }
     @inlinable public static func leafWellFormed(_ entry: UInt64, level: Int) -> Bool { Kernels.stage2LeafWellFormed(entry, level: level) }
     @inlinable public static func tableWellFormed(_ entry: UInt64) -> Bool { Kernels.stage2TableWellFormed(entry) }
     public static func validate(_ flags: MappingFlags) throws(PageTableError) { try validateCommon(flags) }
