@@ -100,9 +100,12 @@ enum WalkTheorems {
             return Query(inputs: s.inputs + entries, assumptions: [s.base.unsignedLessOrEqual(to: s.base &+ s.size)], claim: claim,
                          cases: stops(c, s, m), lemmas: agreements(m, s.gpa)) { [m] model in
                 let words = pathWords(model, m, addresses)
-                func replay<V: PageTableFormat>(_: V.Type) -> ConcreteWalk {
+                // The answer and the addresses read: a mutant may read the
+                // wrong entry and still reach the same answer.
+                func replay<V: PageTableFormat>(_: V.Type) -> String {
                     var d = DictionaryTableMemory(words: words, base: model.value(s.base), size: model.value(s.size))
-                    return ConcreteWalk(V.walkFromRoot(&d, root: model.value(s.root), model.value(s.gpa)))
+                    let answer = ConcreteWalk(V.walkFromRoot(&d, root: model.value(s.root), model.value(s.gpa)))
+                    return "\(answer), reading \(d.readAddresses.map(hex))"
                 }
                 return .computation(shipped: replay(F.self), wrong: concatenated ? replay(NineBitRoot<F>.self) : replay(BlockAsTable<F>.self))
             }
