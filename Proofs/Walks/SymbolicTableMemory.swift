@@ -35,45 +35,25 @@ struct PathTableMemory: TableMemory {
     }
 }
 
-/// A concrete table memory: words at addresses, 0 elsewhere (the replay of
-/// a path counterexample).
-struct DictionaryTableMemory: TableMemory {
-    let words: [UInt64: UInt64]
+/// A concrete table memory for replaying a counterexample: `word` answers
+/// a read at an address and level (a path's words at their addresses, or
+/// each level's word wherever it is read). Records every address read.
+struct ConcreteTableMemory: TableMemory {
     let base: UInt64, size: UInt64
+    let word: (_ address: UInt64, _ level: Int) -> UInt64
     private(set) var readAddresses: [UInt64] = []
 
-    init(words: [UInt64: UInt64], base: UInt64, size: UInt64) {
-        self.words = words
+    init(base: UInt64, size: UInt64, word: @escaping (_ address: UInt64, _ level: Int) -> UInt64) {
         self.base = base
         self.size = size
+        self.word = word
     }
 
     func table(at address: UInt64) -> (table: UInt64, inWindow: Bool) { (address, address &- base < size) }
 
     mutating func load(_ table: UInt64, index: UInt64, level: Int, when active: Bool) -> UInt64 {
         readAddresses.append(table &+ index << 3)
-        return words[table &+ index << 3] ?? 0
-    }
-}
-
-/// A path memory with a model's values: the concrete replay of a window
-/// or width counterexample (each level's read gets that level's word).
-struct ConcretePathMemory: TableMemory {
-    let entries: [UInt64]
-    let base: UInt64, size: UInt64
-    private(set) var readAddresses: [UInt64] = []
-
-    init(entries: [UInt64], base: UInt64, size: UInt64) {
-        self.entries = entries
-        self.base = base
-        self.size = size
-    }
-
-    func table(at address: UInt64) -> (table: UInt64, inWindow: Bool) { (address, address &- base < size) }
-
-    mutating func load(_ table: UInt64, index: UInt64, level: Int, when active: Bool) -> UInt64 {
-        readAddresses.append(table &+ index << 3)
-        return entries[level]
+        return word(table &+ index << 3, level)
     }
 }
 

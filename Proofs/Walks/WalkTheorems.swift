@@ -45,8 +45,14 @@ enum WalkTheorems {
             [Kernels.isAligned(base, mask: c.c(0xFFF)), Kernels.isAligned(size, mask: c.c(0xFFF)), base.unsignedLessOrEqual(to: base &+ size)]
         }
 
-        func concrete(_ model: SMTModel, _ m: PathTableMemory) -> ConcretePathMemory {
-            ConcretePathMemory(entries: m.entries.map { model.value($0) }, base: model.value(base), size: model.value(size))
+        /// Each level's word from the model, wherever the walk reads it.
+        func concrete(_ model: SMTModel, _ m: PathTableMemory) -> ConcreteTableMemory {
+            let entries = m.entries.map { model.value($0) }
+            return ConcreteTableMemory(base: model.value(base), size: model.value(size)) { _, level in entries[level] }
+        }
+        /// The given words at their addresses, 0 elsewhere.
+        func concrete(_ model: SMTModel, words: [UInt64: UInt64]) -> ConcreteTableMemory {
+            ConcreteTableMemory(base: model.value(base), size: model.value(size)) { address, _ in words[address] ?? 0 }
         }
     }
 
@@ -80,7 +86,7 @@ enum WalkTheorems {
         }
         let spec = Theorem("walk_spec_\(label)",
                            "for all table contents, roots, windows and addresses, the walk's answer (mapped with host address, flags and level; unmapped; torn) is the \(F.name) translation function's, unless an entry on the path is an encoding the architecture rejects",
-                           wrong: concatenated ? "upstream's root indexed with 9 bits" : "a 2 MiB block read as a table pointer", logic: "QF_ABV") { c, variant in
+                           wrong: concatenated ? "upstream's root indexed with 9 bits" : "a 2 MiB block read as a table pointer") { c, variant in
             let s = State(c)
             var m = PathTableMemory(c, levels: F.levels, base: s.base, size: s.size)
             func run<V: PageTableFormat>(_: V.Type) -> WalkAnswer<SymBV> { V.walkFromRoot(&m, root: s.root, s.gpa) }
@@ -103,7 +109,7 @@ enum WalkTheorems {
                 // The answer and the addresses read: a mutant may read the
                 // wrong entry and still reach the same answer.
                 func replay<V: PageTableFormat>(_: V.Type) -> String {
-                    var d = DictionaryTableMemory(words: words, base: model.value(s.base), size: model.value(s.size))
+                    var d = s.concrete(model, words: words)
                     let answer = ConcreteWalk(V.walkFromRoot(&d, root: model.value(s.root), model.value(s.gpa)))
                     return "\(answer), reading \(d.readAddresses.map(hex))"
                 }
@@ -113,7 +119,7 @@ enum WalkTheorems {
 
         let window = Theorem("walk_window_\(label)",
                              "with the root inside a window of whole frames, every entry the walk reads lies inside the window, at an index below its table's entries",
-                             wrong: "keeps entry bits 11:3 in a table address", logic: "QF_ABV") { c, variant in
+                             wrong: "keeps entry bits 11:3 in a table address") { c, variant in
             let s = State(c)
             var m = PathTableMemory(c, levels: F.levels, base: s.base, size: s.size)
             _ = variant == .shipped ? F.walkFromRoot(&m, root: s.root, s.gpa) : UnalignedTable<F>.walkFromRoot(&m, root: s.root, s.gpa)
@@ -141,7 +147,7 @@ enum WalkTheorems {
 
         let width = Theorem("walk_width_\(label)",
                             "an address at or above 2^\(F.guestAddressBits) is unmapped, never torn, and the walk reads no entry for it",
-                            wrong: "accepts one address bit more", logic: "QF_ABV") { c, variant in
+                            wrong: "accepts one address bit more") { c, variant in
             let s = State(c)
             var m = PathTableMemory(c, levels: F.levels, base: s.base, size: s.size)
             let walk = variant == .shipped ? F.walkFromRoot(&m, root: s.root, s.gpa) : OneBitWider<F>.walkFromRoot(&m, root: s.root, s.gpa)
@@ -163,7 +169,7 @@ enum WalkTheorems {
                     level == 0
                         ? "when the level-0 index slot holds the level-0 table the path for an address reaches, the two-load path returns exactly what the full walk returns"
                         : "when the level-1 index slot holds the level-1 table the path reaches, the two-load path returns what the full walk returns, or torn (and the caller walks from the root)",
-                    wrong: "the indexed path sets bit 11 of the leaf address", logic: "QF_ABV") { c, variant in
+                    wrong: "the indexed path sets bit 11 of the leaf address") { c, variant in
                 let s = State(c)
                 var m = PathTableMemory(c, levels: F.levels, base: s.base, size: s.size)
                 var addresses: [Int: SymBV] = [:]
@@ -189,7 +195,7 @@ enum WalkTheorems {
                     var words = pathWords(model, m, addresses)
                     words[model.value(fullRead.address)] = model.value(m.entries[level])
                     func replay<V: PageTableFormat>(_: V.Type) -> ConcreteWalk {
-                        var d = DictionaryTableMemory(words: words, base: model.value(s.base), size: model.value(s.size))
+                        var d = s.concrete(model, words: words)
                         return ConcreteWalk(V.walk(&d, from: model.value(slot), level: level, through: level, model.value(s.gpa), when: true))
                     }
                     return .computation(shipped: replay(F.self), wrong: replay(LeafAddressBit11<F>.self))

@@ -86,6 +86,8 @@ extension NestedPageTable {
     @inlinable @inline(__always)
     static func shortWalk<O: WalkObserver>(table: UnsafeMutablePointer<UInt64>, level: Int, _ g: UInt64, observe: O) -> WalkResult {
         observe.entryRead(level: level + 1)
+        // The walk stops at `level`, so it never asks the memory for a next
+        // table: an empty window (which would refuse one) is all it needs.
         var memory = WindowTableMemory(directMap: DirectMap(physicalBase: 0, virtualBase: UnsafeMutableRawPointer(table), size: 0),
                                        observe: observe)
         return result(Format.walk(&memory, from: table, level: level, through: level, g, when: true), g)
