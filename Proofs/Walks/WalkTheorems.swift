@@ -123,9 +123,10 @@ enum WalkTheorems {
             let s = State(c)
             var m = PathTableMemory(c, levels: F.levels, base: s.base, size: s.size)
             _ = variant == .shipped ? F.walkFromRoot(&m, root: s.root, s.gpa) : UnalignedTable<F>.walkFromRoot(&m, root: s.root, s.gpa)
-            let claim = m.reads.map { r in
+            // One part per read: each is its own query.
+            let claims = m.reads.map { r in
                 r.active.implies((r.address &- s.base).unsignedLess(than: s.size).and(r.index.unsignedLess(than: c.c(UInt64(F.entries(level: r.level))))))
-            }.reduce(c.truth(true)) { $0.and($1) }
+            }
             let rootInside = [Kernels.isAligned(s.root, mask: c.c(F.rootBytes - 1)), s.base.unsignedLessOrEqual(to: s.root),
                               ((s.root &- s.base) &+ c.c(F.rootBytes)).unsignedLessOrEqual(to: s.size), s.root.unsignedLessOrEqual(to: s.root &+ c.c(F.rootBytes))]
             let entries = m.entries.enumerated().map { ("entry_l\($0.offset)", $0.element) }
@@ -135,7 +136,7 @@ enum WalkTheorems {
                 return r.level == top ? [LemmaUse(offsetBelowBound, [d, off, s.size, c.c(F.rootBytes)])]
                     : [LemmaUse(frameBelowEnd, [d, s.size]), LemmaUse(offsetBelowBound, [d, off, s.size, c.c(4096)])]
             }
-            return Query(inputs: s.inputs + entries, assumptions: s.windowIsFrames(c) + rootInside, claim: claim, lemmas: bounds) { [path = m] model in
+            return Query(inputs: s.inputs + entries, assumptions: s.windowIsFrames(c) + rootInside, claims: claims, lemmas: bounds) { [path = m] model in
                 func outside<V: PageTableFormat>(_: V.Type) -> Int {
                     var m = s.concrete(model, path)
                     _ = V.walkFromRoot(&m, root: model.value(s.root), model.value(s.gpa))

@@ -26,15 +26,24 @@ struct ProveCommand: ParsableCommand {
     @Flag(help: "Skip the wrong variants.")
     var skipWrong = false
 
+    @Option(help: "Theorems checked at once, each in its own Z3 context (default: one per processor).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
     func run() throws {
         let theorems = ProofSuite.theorems(matching: filter)
         guard !theorems.isEmpty else { throw ValidationError("no theorem matches '\(filter ?? "")'") }
         if let dir = exportSmt2 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var failures = 0
         var total = 0.0
+        let clock = ContinuousClock()
+        let start = clock.now
+        let results = ParallelChecks(theorems, jobs: jobs, skipWrong: skipWrong, timeout: timeout)
         for (i, theorem) in theorems.enumerated() {
-            let shipped = theorem.check(.shipped, timeoutMilliseconds: timeout)
-            let wrong = skipWrong ? nil : theorem.check(.wrong, timeoutMilliseconds: timeout)
+            let (shipped, wrong) = results.result(i)
             total += shipped.seconds + (wrong?.seconds ?? 0)
             let ok = shipped.asExpected && (wrong?.asExpected ?? true)
             if !ok { failures += 1 }
@@ -59,7 +68,10 @@ struct ProveCommand: ParsableCommand {
             }
         }
         if !json {
-            print("\(theorems.count - failures)/\(theorems.count) theorems proved\(skipWrong ? "" : " with their wrong variants refuted") in \(ms(total))")
+            let wall = clock.now - start
+            let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+            print("\(theorems.count - failures)/\(theorems.count) theorems proved\(skipWrong ? "" : " with their wrong variants refuted")"
+                + " in \(ms(wallSeconds)) (\(ms(total)) of solving over \(min(jobs, theorems.count)) job\(jobs == 1 ? "" : "s"))")
         }
         if failures > 0 { throw ExitCode(1) }
     }
@@ -92,5 +104,51 @@ struct ProveCommand: ParsableCommand {
             return "{\"outcome\":\"\(describe(r))\",\"assumptions\":\"\(assumptions)\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}\(replay)}"
         }
         return "{\"theorem\":\"\(t.name)\",\"shipped\":\(outcome(shipped)),\"wrong\":\(wrong.map(outcome) ?? "null")}"
+    }
+}
+
+/// Checks theorems on `jobs` threads, each theorem in its own Z3 context
+/// (a context is not thread-safe; separate ones are independent), and
+/// hands the results back in suite order as they complete, so progress
+/// output stays ordered.
+final class ParallelChecks: @unchecked Sendable {
+    typealias Pair = (shipped: TheoremResult, wrong: TheoremResult?)
+    private let condition = NSCondition()
+    private var results: [Pair?]
+    private var next = 0
+
+    init(_ theorems: [Theorem], jobs: Int, skipWrong: Bool, timeout: UInt32) {
+        results = Array(repeating: nil, count: theorems.count)
+        for _ in 0..<min(jobs, theorems.count) {
+            let thread = Thread { [self] in
+                while let i = take(theorems.count) {
+                    let shipped = theorems[i].check(.shipped, timeoutMilliseconds: timeout)
+                    let wrong = skipWrong ? nil : theorems[i].check(.wrong, timeoutMilliseconds: timeout)
+                    condition.lock()
+                    results[i] = (shipped, wrong)
+                    condition.broadcast()
+                    condition.unlock()
+                }
+            }
+            // Z3's bit-blasting recurses deeply; give it room.
+            thread.stackSize = 64 << 20
+            thread.start()
+        }
+    }
+
+    private func take(_ count: Int) -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    /// Waits for theorem `i`'s results.
+    func result(_ i: Int) -> Pair {
+        condition.lock()
+        defer { condition.unlock() }
+        while results[i] == nil { condition.wait() }
+        return results[i]!
     }
 }
