@@ -13,7 +13,7 @@ enum RangeTheorems {
         func fitsWide(_ c: SMTContext) -> SymBool { wideEnd.unsignedLessOrEqual(to: wideEnd.number(1).shiftedLeft(by: 64)) }
         /// The same fact in 64 bits: size <= 2^64 - start (any size when
         /// start is 0). `range_fits_forms` proves the two equal.
-        func fits(_ c: SMTContext) -> SymBool { start.isZero.or(size.unsignedLessOrEqual(to: c.c(0) &- start)) }
+        func fits(_ c: SMTContext) -> SymBool { narrowFits(start, size, .shipped) }
         /// Membership by the 65-bit reference (no wrap possible).
         func containsWide(_ x: SymBV) -> SymBool {
             let w = x.zeroExtended(by: 1)
@@ -32,33 +32,37 @@ enum RangeTheorems {
                     wrong: "the naive a < b + b_size && b < a + a_size, which wraps for a range ending at 2^64") { c, variant in
                 let a = Range65(start: c.bv("a_start"), size: c.bv("a_size")), b = Range65(start: c.bv("b_start"), size: c.bv("b_size"))
                 let x = c.bv("address")
-                let overlap = variant == .shipped
-                    ? Kernels.rangesOverlap(a.start, a.size, b.start, b.size)
-                    : a.start.unsignedLess(than: b.start &+ b.size).and(b.start.unsignedLess(than: a.start &+ a.size))
                 let aFirst = a.start.unsignedLessOrEqual(to: b.start)
                 return Query(inputs: [("a_start", a.start), ("a_size", a.size), ("b_start", b.start), ("b_size", b.size), ("address", x)],
-                             assumptions: [a.fits(c), b.fits(c), a.contains(x), b.contains(x)], claim: overlap,
-                                          cases: [aFirst, aFirst.negated])
+                             assumptions: [a.fits(c), b.fits(c), a.contains(x), b.contains(x)], claim: naiveOrShipped(a.start, a.size, b.start, b.size, variant),
+                             cases: [aFirst, aFirst.negated]) { model in
+                    let v = [a.start, a.size, b.start, b.size].map { model.value($0) }
+                    return .computation(shipped: naiveOrShipped(v[0], v[1], v[2], v[3], .shipped), wrong: naiveOrShipped(v[0], v[1], v[2], v[3], .wrong))
+                }
             },
             Theorem("range_overlap_complete", "if rangesOverlap says two ranges overlap, overlapWitness (the larger start) lies in both",
                     wrong: "compares the gap with <= (adjacent ranges overlap)") { c, variant in
                 let a = Range65(start: c.bv("a_start"), size: c.bv("a_size")), b = Range65(start: c.bv("b_start"), size: c.bv("b_size"))
-                let overlap = variant == .shipped ? Kernels.rangesOverlap(a.start, a.size, b.start, b.size) : wrongOverlap(a, b)
+                let overlap = gapOrShipped(a.start, a.size, b.start, b.size, variant)
                 let witness = Kernels.overlapWitness(a.start, b.start)
                 return Query(inputs: [("a_start", a.start), ("a_size", a.size), ("b_start", b.start), ("b_size", b.size)],
-                             assumptions: [a.fits(c), b.fits(c), overlap], claim: a.contains(witness).and(b.contains(witness)))
+                             assumptions: [a.fits(c), b.fits(c), overlap], claim: a.contains(witness).and(b.contains(witness))) { model in
+                    let v = [a.start, a.size, b.start, b.size].map { model.value($0) }
+                    return .computation(shipped: gapOrShipped(v[0], v[1], v[2], v[3], .shipped), wrong: gapOrShipped(v[0], v[1], v[2], v[3], .wrong))
+                }
             },
             Theorem("range_contains_sound", "if rangeContains says inner lies in outer, every address of inner lies in outer",
                     wrong: "compares the inner size with the outer size, forgetting the offset") { c, variant in
                 let o = Range65(start: c.bv("outer_start"), size: c.bv("outer_size")), i = Range65(start: c.bv("inner_start"), size: c.bv("inner_size"))
                 let x = c.bv("address")
-                let contains = variant == .shipped
-                    ? Kernels.rangeContains(outerStart: o.start, outerSize: o.size, innerStart: i.start, innerSize: i.size)
-                    : o.start.unsignedLessOrEqual(to: i.start).and(i.size.unsignedLessOrEqual(to: o.size))
+                let contains = containsOrSizes(o.start, o.size, i.start, i.size, variant)
                 // x - outer = (inner - outer) + (x - inner): both offsets in range.
                 return Query(inputs: [("outer_start", o.start), ("outer_size", o.size), ("inner_start", i.start), ("inner_size", i.size), ("address", x)],
                              assumptions: [o.fits(c), i.fits(c), contains, i.contains(x)], claim: o.contains(x),
-                             lemmas: [LemmaUse(offsetSumStaysBelow, [i.start &- o.start, x &- i.start, o.size, i.size])])
+                             lemmas: [LemmaUse(offsetSumStaysBelow, [i.start &- o.start, x &- i.start, o.size, i.size])]) { model in
+                    let v = [o.start, o.size, i.start, i.size].map { model.value($0) }
+                    return .computation(shipped: containsOrSizes(v[0], v[1], v[2], v[3], .shipped), wrong: containsOrSizes(v[0], v[1], v[2], v[3], .wrong))
+                }
             },
             Theorem("range_contains_complete", "if a non-empty inner range is not contained, its first or its last address lies outside outer",
                     wrong: "claims the first address alone always shows it") { c, variant in
@@ -74,22 +78,30 @@ enum RangeTheorems {
                              assumptions: [o.fits(c), i.fits(c), i.size.isNonZero, contains.negated], claim: shown,
                              cases: [startsInside.negated, startsInside.and(offset.unsignedLessOrEqual(to: o.size).negated),
                                      startsInside.and(offset.unsignedLessOrEqual(to: o.size))],
-                             lemmas: [LemmaUse(earlierStartStillFits, [offset, i.size, i.start]), LemmaUse(lastOffsetReachesEnd, [offset, i.size, o.size])])
+                             lemmas: [LemmaUse(earlierStartStillFits, [offset, i.size, i.start]), LemmaUse(lastOffsetReachesEnd, [offset, i.size, o.size])]) { model in
+                    let (os, osz, st, sz) = (model.value(o.start), model.value(o.size), model.value(i.start), model.value(i.size))
+                    func inOuter(_ x: UInt64) -> Bool { x &- os < osz }
+                    return .claim(shippedHolds: !inOuter(st) || !inOuter(st &+ sz &- 1), wrongHolds: !inOuter(st))
+                }
             },
             Theorem("range_fits_forms", "the 64-bit form of 'the range ends at or before 2^64' equals the 65-bit one",
                     wrong: "size < 2^64 - start (excludes ranges ending exactly at 2^64)") { c, variant in
                 let r = Range65(start: c.bv("start"), size: c.bv("size"))
-                let narrow = variant == .shipped ? r.fits(c) : r.start.isZero.or(r.size.unsignedLess(than: c.c(0) &- r.start))
-                return Query(inputs: [("start", r.start), ("size", r.size)], claim: narrow.iff(r.fitsWide(c)))
+                return Query(inputs: [("start", r.start), ("size", r.size)], claim: narrowFits(r.start, r.size, variant).iff(r.fitsWide(c))) { model in
+                    let (start, size) = (model.value(r.start), model.value(r.size))
+                    let wide = UInt128(start) + UInt128(size) <= UInt128(1) << 64
+                    return .claim(shippedHolds: narrowFits(start, size, .shipped) == wide, wrongHolds: narrowFits(start, size, .wrong) == wide)
+                }
             },
             Theorem("range_contains_address", "rangeContainsAddress is exactly start <= x < start + size (end up to 2^64)",
                     wrong: "uses <= at the end") { c, variant in
                 let r = Range65(start: c.bv("start"), size: c.bv("size")), x = c.bv("address")
-                let kernel = variant == .shipped
-                    ? Kernels.rangeContainsAddress(start: r.start, size: r.size, address: x)
-                    : (x &- r.start).unsignedLessOrEqual(to: r.size)
                 return Query(inputs: [("start", r.start), ("size", r.size), ("address", x)],
-                             assumptions: [r.fitsWide(c)], claim: kernel.iff(r.containsWide(x)).and(r.contains(x).iff(r.containsWide(x))))
+                             assumptions: [r.fitsWide(c)],
+                             claim: containsAddress(r.start, r.size, x, variant).iff(r.containsWide(x)).and(r.contains(x).iff(r.containsWide(x)))) { model in
+                    let v = [r.start, r.size, x].map { model.value($0) }
+                    return .computation(shipped: containsAddress(v[0], v[1], v[2], .shipped), wrong: containsAddress(v[0], v[1], v[2], .wrong))
+                }
             },
         ]
     }
@@ -124,12 +136,37 @@ enum RangeTheorems {
                 o.unsignedLessOrEqual(to: d &+ s &- c.c(1)))
     }
 
-    /// The classic slip: `gap <= size` makes adjacent ranges overlap.
-    static func wrongOverlap(_ a: Range65, _ b: Range65) -> SymBool {
-        let aFirst = a.start.unsignedLessOrEqual(to: b.start)
-        let gap = SymBV.select(aFirst, b.start &- a.start, a.start &- b.start)
-        let lower = SymBV.select(aFirst, a.size, b.size)
-        let upper = SymBV.select(aFirst, b.size, a.size)
+    /// rangesOverlap; the wrong one is the naive test that wraps.
+    static func naiveOrShipped<D: BitVectorDomain>(_ a: D, _ aSize: D, _ b: D, _ bSize: D, _ variant: Variant) -> D.Condition {
+        variant == .shipped ? Kernels.rangesOverlap(a, aSize, b, bSize) : a.unsignedLess(than: b &+ bSize).and(b.unsignedLess(than: a &+ aSize))
+    }
+
+    /// rangesOverlap; the wrong one is the classic slip, `gap <= size`,
+    /// which makes adjacent ranges overlap.
+    static func gapOrShipped<D: BitVectorDomain>(_ a: D, _ aSize: D, _ b: D, _ bSize: D, _ variant: Variant) -> D.Condition {
+        if variant == .shipped { return Kernels.rangesOverlap(a, aSize, b, bSize) }
+        let aFirst = a.unsignedLessOrEqual(to: b)
+        let gap = D.select(aFirst, b &- a, a &- b)
+        let lower = D.select(aFirst, aSize, bSize)
+        let upper = D.select(aFirst, bSize, aSize)
         return gap.unsignedLessOrEqual(to: lower).and(upper.isNonZero)
+    }
+
+    /// rangeContains; the wrong one compares the sizes and forgets the offset.
+    static func containsOrSizes<D: BitVectorDomain>(_ o: D, _ oSize: D, _ i: D, _ iSize: D, _ variant: Variant) -> D.Condition {
+        variant == .shipped
+            ? Kernels.rangeContains(outerStart: o, outerSize: oSize, innerStart: i, innerSize: iSize)
+            : o.unsignedLessOrEqual(to: i).and(iSize.unsignedLessOrEqual(to: oSize))
+    }
+
+    /// The 64-bit "ends by 2^64" form; the wrong one uses < (excludes ending exactly at 2^64).
+    static func narrowFits<D: BitVectorDomain>(_ start: D, _ size: D, _ variant: Variant) -> D.Condition {
+        variant == .shipped ? start.isZero.or(size.unsignedLessOrEqual(to: D.constant(0) &- start))
+            : start.isZero.or(size.unsignedLess(than: D.constant(0) &- start))
+    }
+
+    /// rangeContainsAddress; the wrong one uses <= at the end.
+    static func containsAddress<D: BitVectorDomain>(_ start: D, _ size: D, _ x: D, _ variant: Variant) -> D.Condition {
+        variant == .shipped ? Kernels.rangeContainsAddress(start: start, size: size, address: x) : (x &- start).unsignedLessOrEqual(to: size)
     }
 }

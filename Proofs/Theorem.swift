@@ -2,9 +2,13 @@ import HVCore
 import SMT
 
 /// Which form of a theorem to check: the one about the shipped kernel, or
-/// the deliberately wrong one beside it, which Z3 must refute.
+/// a deliberately wrong one beside it, which Z3 must refute. `wrong` is
+/// every theorem's; `mutated`, where a theorem has one, changes the
+/// kernel's computation and keeps the shipped assumptions (for theorems
+/// whose `wrong` weakens an assumption instead), so its refutation shows
+/// the shipped assumptions leave room for a counterexample.
 public enum Variant: String, Sendable, CaseIterable {
-    case shipped, wrong
+    case shipped, wrong, mutated
 }
 
 /// One query: what is assumed, what is claimed, and the inputs a
@@ -69,15 +73,18 @@ public struct Theorem: Sendable {
     public let statement: String
     /// What the wrong variant changes.
     public let wrongVariant: String
+    /// What the mutated variant changes in the computation, if there is one.
+    public let mutatedVariant: String?
     /// The SMT-LIB logic the query lives in (QF_BV, or QF_ABV with arrays).
     public let logic: String
     let build: @Sendable (SMTContext, Variant) -> Query
 
-    public init(_ name: String, _ statement: String, wrong: String, logic: String = "QF_BV",
+    public init(_ name: String, _ statement: String, wrong: String, mutated: String? = nil, logic: String = "QF_BV",
                 _ build: @escaping @Sendable (SMTContext, Variant) -> Query) {
         self.name = name
         self.statement = statement
         wrongVariant = wrong
+        mutatedVariant = mutated
         self.logic = logic
         self.build = build
     }
@@ -96,11 +103,12 @@ public struct TheoremResult: Sendable {
     public let replay: Replay?
     public let seconds: Double
 
-    /// Shipped theorems must be proved; wrong variants refuted.
+    /// Shipped theorems must be proved; wrong variants refuted, with a
+    /// counterexample that replays concretely.
     public var asExpected: Bool {
         switch variant {
         case .shipped: outcome == .proved
-        case .wrong: outcome == .refuted
+        case .wrong, .mutated: outcome == .refuted && replay?.confirmed == true
         }
     }
 }
@@ -139,6 +147,7 @@ extension Theorem {
 
     /// Asserts the assumptions and the negated claim; unsat means proved.
     public func check(_ variant: Variant, timeoutMilliseconds: UInt32 = 2000) -> TheoremResult {
+        precondition(variant != .mutated || mutatedVariant != nil, "\(name) has no mutated variant")
         let clock = ContinuousClock()
         let start = clock.now
         let context = SMTContext()
@@ -218,8 +227,4 @@ extension Theorem {
 extension SMTContext {
     func bv(_ name: String) -> SymBV { bitVector(name) }
     func c(_ value: UInt64) -> SymBV { number(value) }
-}
-
-func allOf(_ conditions: SymBool...) -> SymBool {
-    conditions.dropFirst().reduce(conditions[0]) { $0.and($1) }
 }

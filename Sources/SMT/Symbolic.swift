@@ -81,6 +81,16 @@ public struct SymBV: BitVectorDomain, CustomStringConvertible {
         return make(Z3_mk_bvlshr(context.raw, raw, context.number(UInt64(amount), bits: bits).raw))
     }
 
+    /// The amount is taken modulo the width, as UInt64's `&<<` takes it
+    /// modulo 64, so the two domains agree for every amount.
+    public func shiftedLeft(byAmount amount: SymBV) -> SymBV {
+        make(Z3_mk_bvshl(context.raw, raw, (amount & number(UInt64(bits - 1))).raw))
+    }
+
+    public func shiftedRight(byAmount amount: SymBV) -> SymBV {
+        make(Z3_mk_bvlshr(context.raw, raw, (amount & number(UInt64(bits - 1))).raw))
+    }
+
     public func equals(_ other: SymBV) -> SymBool { SymBool(Term(context, Z3_mk_eq(context.raw, raw, other.raw))) }
     public func unsignedLess(than other: SymBV) -> SymBool { SymBool(Term(context, Z3_mk_bvult(context.raw, raw, other.raw))) }
     public func unsignedLessOrEqual(to other: SymBV) -> SymBool { SymBool(Term(context, Z3_mk_bvule(context.raw, raw, other.raw))) }

@@ -43,27 +43,36 @@ struct ProveCommand: ParsableCommand {
         let start = clock.now
         let results = ParallelChecks(theorems, jobs: jobs, skipWrong: skipWrong, timeout: timeout)
         for (i, theorem) in theorems.enumerated() {
-            let (shipped, wrong) = results.result(i)
-            total += shipped.seconds + (wrong?.seconds ?? 0)
-            let ok = shipped.asExpected && (wrong?.asExpected ?? true)
+            let (shipped, wrong, mutated) = results.result(i)
+            total += shipped.seconds + (wrong?.seconds ?? 0) + (mutated?.seconds ?? 0)
+            let ok = shipped.asExpected && (wrong?.asExpected ?? true) && (mutated?.asExpected ?? true)
             if !ok { failures += 1 }
             if let dir = exportSmt2 {
                 try theorem.smtLib(.shipped).write(toFile: "\(dir)/\(theorem.name).smt2", atomically: true, encoding: .utf8)
             }
             if json {
-                print(jsonLine(theorem, shipped, wrong))
+                print(jsonLine(theorem, shipped, wrong, mutated))
             } else {
                 let mark = ok ? "ok  " : "FAIL"
                 print("[\(i + 1)/\(theorems.count)] \(mark) \(theorem.name): \(describe(shipped)) in \(ms(shipped.seconds))"
-                    + (wrong.map { "; wrong variant \(describe($0)) in \(ms($0.seconds))" } ?? ""))
+                    + (wrong.map { "; wrong variant \(describe($0)) in \(ms($0.seconds))" } ?? "")
+                    + (mutated.map { "; mutated variant \(describe($0)) in \(ms($0.seconds))" } ?? ""))
                 if shipped.outcome != .proved {
                     print("      claim: \(theorem.statement)")
                     print("      counterexample: \(values(shipped))")
                 }
                 if let wrong, !wrong.asExpected {
                     print("      the wrong variant (\(theorem.wrongVariant)) was not refuted")
-                } else if let wrong, !json, !wrong.counterexample.isEmpty, filter != nil {
-                    print("      wrong variant (\(theorem.wrongVariant)) refuted by \(values(wrong))")
+                } else if let wrong, !wrong.counterexample.isEmpty, filter != nil {
+                    print("      wrong variant (\(theorem.wrongVariant)) refuted by \(values(wrong))" + (wrong.replay.map { "; replayed: \($0)" } ?? ""))
+                }
+                if let mutated, !mutated.asExpected {
+                    print("      the mutated variant (\(theorem.mutatedVariant ?? "")) was not refuted")
+                } else if let mutated, filter != nil {
+                    print("      mutated variant (\(theorem.mutatedVariant ?? "")) refuted by \(values(mutated))" + (mutated.replay.map { "; replayed: \($0)" } ?? ""))
+                }
+                for r in [wrong, mutated].compactMap({ $0 }) where r.replay?.confirmed == false {
+                    print("      the \(r.variant.rawValue) variant's counterexample did not replay: \(r.replay!)")
                 }
             }
         }
@@ -91,7 +100,7 @@ struct ProveCommand: ParsableCommand {
 
     private func ms(_ s: Double) -> String { String(format: "%.0f ms", s * 1000) }
 
-    private func jsonLine(_ t: Theorem, _ shipped: TheoremResult, _ wrong: TheoremResult?) -> String {
+    private func jsonLine(_ t: Theorem, _ shipped: TheoremResult, _ wrong: TheoremResult?, _ mutated: TheoremResult?) -> String {
         func outcome(_ r: TheoremResult) -> String {
             let cex = r.counterexample.map { "\"\($0.name)\":\"\(hex($0.value))\"" }.joined(separator: ",")
             // A refutation's counterexample satisfies the assumptions; a proof was checked for it.
@@ -103,7 +112,7 @@ struct ProveCommand: ParsableCommand {
             let replay = r.replay.map { ",\"replay\":{\"kind\":\"\($0.kind.rawValue)\",\"confirmed\":\($0.confirmed)}" } ?? ""
             return "{\"outcome\":\"\(describe(r))\",\"assumptions\":\"\(assumptions)\",\"seconds\":\(String(format: "%.4f", r.seconds)),\"counterexample\":{\(cex)}\(replay)}"
         }
-        return "{\"theorem\":\"\(t.name)\",\"shipped\":\(outcome(shipped)),\"wrong\":\(wrong.map(outcome) ?? "null")}"
+        return "{\"theorem\":\"\(t.name)\",\"shipped\":\(outcome(shipped)),\"wrong\":\(wrong.map(outcome) ?? "null"),\"mutated\":\(mutated.map(outcome) ?? "null")}"
     }
 }
 
@@ -112,7 +121,7 @@ struct ProveCommand: ParsableCommand {
 /// hands the results back in suite order as they complete, so progress
 /// output stays ordered.
 final class ParallelChecks: @unchecked Sendable {
-    typealias Pair = (shipped: TheoremResult, wrong: TheoremResult?)
+    typealias Pair = (shipped: TheoremResult, wrong: TheoremResult?, mutated: TheoremResult?)
     private let condition = NSCondition()
     private var results: [Pair?]
     private var next = 0
@@ -124,8 +133,9 @@ final class ParallelChecks: @unchecked Sendable {
                 while let i = take(theorems.count) {
                     let shipped = theorems[i].check(.shipped, timeoutMilliseconds: timeout)
                     let wrong = skipWrong ? nil : theorems[i].check(.wrong, timeoutMilliseconds: timeout)
+                    let mutated = skipWrong || theorems[i].mutatedVariant == nil ? nil : theorems[i].check(.mutated, timeoutMilliseconds: timeout)
                     condition.lock()
-                    results[i] = (shipped, wrong)
+                    results[i] = (shipped, wrong, mutated)
                     condition.broadcast()
                     condition.unlock()
                 }

@@ -22,9 +22,47 @@ struct ProofSuiteTests {
         let wrong = t.check(.wrong, timeoutMilliseconds: Self.timeout)
         #expect(wrong.outcome == .refuted, "\(name) wrong variant (\(t.wrongVariant)): \(wrong.outcome)")
         #expect(!wrong.counterexample.isEmpty)
-        // A replayed counterexample must be real on UInt64; every walk theorem's is replayed.
-        if let replay = wrong.replay { #expect(replay.confirmed, "\(name): \(replay)") }
-        if name.hasPrefix("walk_") { #expect(wrong.replay != nil, "\(name): the walk counterexample was not replayed") }
+        // Every counterexample is replayed on UInt64 and must be real there.
+        #expect(wrong.replay?.confirmed == true, "\(name): \(wrong.replay.map(String.init(describing:)) ?? "not replayed")")
+        if t.mutatedVariant != nil {
+            let mutated = t.check(.mutated, timeoutMilliseconds: Self.timeout)
+            #expect(mutated.outcome == .refuted, "\(name) mutated variant (\(t.mutatedVariant!)): \(mutated.outcome)")
+            #expect(mutated.replay?.kind == .computation && mutated.replay?.confirmed == true, "\(name): \(String(describing: mutated.replay))")
+        }
+    }
+
+    /// Where the wrong variant weakens an assumption, a mutated computation
+    /// under the shipped assumptions is refuted too.
+    @Test(arguments: ["align_up_4k", "align_up_2m", "align_up_1g", "ept_leaf_roundtrip_l0", "ept_leaf_roundtrip_l1", "ept_leaf_roundtrip_l2"])
+    func assumptionVariantsHaveAComputationMutant(_ name: String) {
+        let t = Self.theorem(name)
+        #expect(t.mutatedVariant != nil)
+        #expect(t.check(.wrong, timeoutMilliseconds: Self.timeout).replay?.kind == .assumption)
+    }
+
+    /// A replay that does not show the variant misbehaving is not confirmed,
+    /// and a refutation without a confirmed replay is not what a wrong
+    /// variant must give.
+    @Test func anUnconfirmedReplayFailsTheVariant() {
+        let t = Theorem("flat", "x & 1 is at most 1", wrong: "claims x & 1 is 0, replayed against itself") { c, variant in
+            let x = c.bitVector("x")
+            let claim = variant == .shipped ? (x & c.number(1)).unsignedLessOrEqual(to: c.number(1)) : (x & c.number(1)).equals(c.number(0))
+            return Query(inputs: [("x", x)], claim: claim) { model in .computation(shipped: model.value(x) & 1, wrong: model.value(x) & 1) }
+        }
+        let r = t.check(.wrong, timeoutMilliseconds: Self.timeout)
+        #expect(r.outcome == .refuted)
+        #expect(r.replay?.confirmed == false)
+        #expect(!r.asExpected)
+    }
+
+    /// The frame bitmap's kernels are what FrameBitmap runs: the replay of
+    /// the wrong take hands out a used frame on UInt64.
+    @Test func wrongTakeHandsOutAUsedFrame() {
+        let r = Self.theorem("bitmap_take_fresh").check(.wrong, timeoutMilliseconds: Self.timeout)
+        let word = r.counterexample.first { $0.name == "word" }!.value
+        let shipped = Kernels.bitmapTakeLowest(word)
+        #expect(shipped.taken == 0 || word & shipped.taken == 0, "the shipped take hands out a free frame of \(hex(word))")
+        #expect(word & (0 &- word) != 0 ? word & (word & (0 &- word)) != 0 : ~word != 0, "the wrong one a used frame, or nothing while one is free")
     }
 
     @Test func alignUpWithoutPreconditionIsRefutedByOverflow() {

@@ -1,5 +1,7 @@
 /// One bit per frame, set when the frame is allocated. Searches go a word
-/// (64 frames) at a time.
+/// (64 frames) at a time. Every operation on a word is a proved kernel
+/// (`Kernels.bitmapTakeLowest`, `bitmapRunMask`, `bitmapRunIsFree`,
+/// `bitmapRunIsUsed`, `bitmapMark`; see Proofs/FrameBitmapTheorems).
 struct FrameBitmap: ~Copyable {
     private var words: [UInt64]
     let frameCount: Int
@@ -16,19 +18,26 @@ struct FrameBitmap: ~Copyable {
 
     var freeCount: Int { frameCount - usedCount }
 
-    func isUsed(_ frame: Int) -> Bool { words[frame >> 6] & (1 << UInt64(frame & 63)) != 0 }
+    func isUsed(_ frame: Int) -> Bool {
+        let slot = Kernels.bitmapSlot(frame: UInt64(frame))
+        return Kernels.bitmapBitIsSet(words[Int(slot.word)], bit: slot.bit)
+    }
+
+    /// The mask of frames `[f, f + n)` inside f's word (n <= 64 - f % 64).
+    private static func runMask(_ f: Int, _ n: Int) -> UInt64 {
+        Kernels.bitmapRunMask(bit: Kernels.bitmapSlot(frame: UInt64(f)).bit, count: UInt64(n))
+    }
 
     /// Any free frame, or nil.
     mutating func takeOne() -> Int? {
         let found: Int? = words.withUnsafeMutableBufferPointer { words in
             var w = hint
             while w < words.count {
-                let free = ~words[w]
-                if free != 0 {
-                    let bit = free.trailingZeroBitCount
-                    words[w] |= 1 << UInt64(bit)
+                let take = Kernels.bitmapTakeLowest(words[w])
+                if take.taken != 0 {
+                    words[w] = take.word
                     hint = w
-                    return w &* 64 &+ bit
+                    return w &* 64 &+ take.taken.trailingZeroBitCount
                 }
                 w &+= 1
             }
@@ -46,17 +55,15 @@ struct FrameBitmap: ~Copyable {
         var w = hint
         words.withUnsafeMutableBufferPointer { words in
             while remaining > 0 {
-                var free = ~words[w]
-                var taken: UInt64 = 0
-                while free != 0, remaining > 0 {
-                    let bit = free.trailingZeroBitCount
-                    let mask = UInt64(1) << UInt64(bit)
-                    free &= free - 1
-                    taken |= mask
-                    body(w &* 64 &+ bit)
+                var word = words[w]
+                while remaining > 0 {
+                    let take = Kernels.bitmapTakeLowest(word)
+                    if take.taken == 0 { break }
+                    word = take.word
+                    body(w &* 64 &+ take.taken.trailingZeroBitCount)
                     remaining -= 1
                 }
-                words[w] |= taken
+                words[w] = word
                 if remaining > 0 { w += 1 }
             }
         }
@@ -70,10 +77,8 @@ struct FrameBitmap: ~Copyable {
         var f = start
         let end = start + count
         while f < end {
-            let bit = f & 63
-            let n = min(64 - bit, end - f)
-            let mask = n == 64 ? ~UInt64(0) : ((UInt64(1) << UInt64(n)) - 1) << UInt64(bit)
-            if words[f >> 6] & mask != 0 { return false }
+            let n = min(64 - (f & 63), end - f)
+            if !Kernels.bitmapRunIsFree(words[f >> 6], mask: Self.runMask(f, n)) { return false }
             f += n
         }
         return true
@@ -85,10 +90,8 @@ struct FrameBitmap: ~Copyable {
         var f = start
         let end = start + count
         while f < end {
-            let bit = f & 63
-            let n = min(64 - bit, end - f)
-            let mask = n == 64 ? ~UInt64(0) : ((UInt64(1) << UInt64(n)) - 1) << UInt64(bit)
-            if words[f >> 6] & mask != mask { return false }
+            let n = min(64 - (f & 63), end - f)
+            if !Kernels.bitmapRunIsUsed(words[f >> 6], mask: Self.runMask(f, n)) { return false }
             f += n
         }
         return true
@@ -98,10 +101,8 @@ struct FrameBitmap: ~Copyable {
         var f = start
         let end = start + count
         while f < end {
-            let bit = f & 63
-            let n = min(64 - bit, end - f)
-            let mask = n == 64 ? ~UInt64(0) : ((UInt64(1) << UInt64(n)) - 1) << UInt64(bit)
-            if used { words[f >> 6] |= mask } else { words[f >> 6] &= ~mask }
+            let n = min(64 - (f & 63), end - f)
+            words[f >> 6] = Kernels.bitmapMark(words[f >> 6], mask: Self.runMask(f, n), used: used)
             f += n
         }
         usedCount += used ? count : -count

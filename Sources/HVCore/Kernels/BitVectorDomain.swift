@@ -35,6 +35,11 @@ public protocol BitVectorDomain {
     /// Logical shifts by a constant amount in 0..<64.
     func shiftedLeft(by amount: Int) -> Self
     func shiftedRight(by amount: Int) -> Self
+    /// Logical shifts by an amount that is data (a bit position), taken
+    /// modulo 64 in both domains, as `UInt64`'s `&<<` does; the kernels
+    /// that use them keep the amount below 64 (and the proofs say so).
+    func shiftedLeft(byAmount amount: Self) -> Self
+    func shiftedRight(byAmount amount: Self) -> Self
 
     func equals(_ other: Self) -> Condition
     /// Unsigned `<` and `<=`.
@@ -74,6 +79,8 @@ extension UInt64: BitVectorDomain {
         assert((0..<64).contains(amount), "shift by \(amount): the domains agree only for 0..<64")
         return self &>> UInt64(amount)
     }
+    @inlinable public func shiftedLeft(byAmount amount: UInt64) -> UInt64 { self &<< amount }
+    @inlinable public func shiftedRight(byAmount amount: UInt64) -> UInt64 { self &>> amount }
     @inlinable public func equals(_ other: UInt64) -> Bool { self == other }
     @inlinable public func unsignedLess(than other: UInt64) -> Bool { self < other }
     @inlinable public func unsignedLessOrEqual(to other: UInt64) -> Bool { self <= other }

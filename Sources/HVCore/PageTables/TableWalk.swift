@@ -64,7 +64,11 @@ extension PageTableFormat {
             let e = memory.load(table, index: entryIndex(gpa, level: level), level: level, when: active)
             let present = active.and(isPresent(e))
             let leaf = present.and(isLeaf(e, level: level))
-            if leafAllowed(level: level) {
+            // The concrete walk decodes a leaf only where there is one (the
+            // symbolic walk always, under `leaf`): the same answer, without
+            // decoding table entries as leaves on the way down.
+            if leaf.isCertainlyFalse {
+            } else if leafAllowed(level: level) {
                 let mask = W.constant(span(level: level) - 1)
                 answer.mapped = answer.mapped.or(leaf)
                 answer.hostAddress = W.select(leaf, leafAddress(e, level: level) | (gpa & mask), answer.hostAddress)
@@ -78,6 +82,8 @@ extension PageTableFormat {
                 answer.torn = answer.torn.or(descend)
                 break
             }
+            // Nothing below a leaf or a hole: the concrete walk ends here.
+            if descend.isCertainlyFalse { break }
             let next = memory.table(at: tableAddress(e))
             answer.torn = answer.torn.or(descend.and(next.inWindow.negated))
             active = descend.and(next.inWindow)
