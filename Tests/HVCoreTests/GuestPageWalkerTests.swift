@@ -94,4 +94,45 @@ struct GuestPageWalkerTests {
         m.put(0x3000 + 4 * 8, (1 << 47) | Self.P | Self.PS)
         #expect(GuestPageWalker.walk(0x4080_0000, info, read: read) == .fault(errorCode: GuestWalkResult.present | GuestWalkResult.reserved))
     }
+
+    /// Found by guest_walk_pae_*: with PAE paging bits 62:MAXPHYADDR of a
+    /// PDE or PTE are reserved (and 63:M of a PDPTE), not only 51:M as
+    /// with 4-level paging.
+    @Test func paeReservesBits62ToMaxPhysAddr() {
+        let m = Memory()
+        m.put(0x1000, 0x2000 | Self.P)                                   // PDPTE[0] -> PD
+        m.put(0x1008, 0x3000 | Self.P | (1 << 55))                       // PDPTE[1] with bit 55
+        m.put(0x2000, 0x4000 | Self.P | Self.W)                          // PD[0] -> PT
+        m.put(0x2008, 0x20_0000 | Self.P | Self.PS | (1 << 52))          // PD[1]: 2 MiB page with bit 52
+        m.put(0x4000, 0x5000 | Self.P | (1 << 60))                       // PT[0]: bit 60
+        m.put(0x4008, 0x6000 | Self.P | (1 << 45))                       // PT[1]: bit 45, past MAXPHYADDR 40
+        m.put(0x4010, 0x7000 | Self.P)                                   // PT[2]: fine
+        var info = GuestPageWalkInfo(topEntry: 0x1000, level: 3)
+        info.physicalAddressBits = 40
+        info.nxe = true
+        let read = { (g: UInt64, w: Int) in m.read(g, w) }
+        let reserved = GuestWalkResult.fault(errorCode: GuestWalkResult.present | GuestWalkResult.reserved)
+        #expect(GuestPageWalker.walk(0x0000, info, read: read) == reserved, "bit 60 of a PTE")
+        #expect(GuestPageWalker.walk(0x1000, info, read: read) == reserved, "bit 45 of a PTE")
+        #expect(GuestPageWalker.walk(0x20_0000, info, read: read) == reserved, "bit 52 of a 2 MiB PDE")
+        #expect(GuestPageWalker.walk(0x4000_0000, info, read: read) == reserved, "bit 55 of a PDPTE")
+        #expect(GuestPageWalker.walk(0x2000, info, read: read).gpa == 0x7000)
+    }
+
+    /// Found by guest_walk_32bit_*: 32-bit paging has no XD bit, so an
+    /// instruction fetch sets I/D in the error code only with SMEP, not
+    /// because EFER.NXE happens to be set.
+    @Test func thirtyTwoBitFetchFaultsReportIDOnlyWithSMEP() {
+        let m = Memory()
+        m.put(0x1000, 0x2000 | Self.P)                                   // PDE -> PT, supervisor
+        m.put(0x2000, 0x3000 | Self.P)                                   // PTE, supervisor
+        var info = GuestPageWalkInfo(topEntry: 0x1000, level: 2)
+        info.isUserModeAccess = true
+        info.isInstructionFetch = true
+        info.nxe = true
+        let read = { (g: UInt64, w: Int) in m.read(g, w) }
+        #expect(GuestPageWalker.walk(0x0, info, read: read) == .fault(errorCode: GuestWalkResult.present | GuestWalkResult.user))
+        info.smep = true
+        #expect(GuestPageWalker.walk(0x0, info, read: read) == .fault(errorCode: GuestWalkResult.present | GuestWalkResult.user | GuestWalkResult.fetch))
+    }
 }
