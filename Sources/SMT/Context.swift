@@ -27,6 +27,10 @@ public final class SMTContext: @unchecked Sendable {
         Z3_del_context(raw)
     }
 
+    /// Asks the C allocator to keep freed memory for reuse (glibc): for a
+    /// process that makes and frees many contexts, as `hvkit prove` does.
+    public static func keepFreedMemory() { hvkit_keep_freed_memory() }
+
     /// Runs `body` with this context as the one symbolic constants use.
     public func with<R>(_ body: () throws -> R) rethrows -> R {
         try SMTContext.$current.withValue(self, operation: body)
