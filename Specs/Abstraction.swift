@@ -6,6 +6,13 @@ public struct ObservedSpace: Sendable {
     public var areas: [SpecArea]
     public var leaves: [Leaf]
     public var tableFrames: Set<UInt64>
+    /// Frames released and waiting for an invalidation (deferred release).
+    public var quarantine: [FrameRun] = []
+
+    /// Every quarantined frame's host address.
+    public var quarantinedFrames: [UInt64] {
+        quarantine.flatMap { run in (0..<run.count).map { run.start.raw + UInt64($0) * 0x1000 } }
+    }
 }
 
 public struct ObservedState: Sendable {
@@ -37,7 +44,8 @@ public enum Abstraction {
         ObservedSpace(
             areas: space.areas.map { SpecArea(start: $0.start, size: $0.size, flags: $0.flags, backing: SpecBacking($0.backend)) },
             leaves: space.leaves,
-            tableFrames: space.tableFrameSet)
+            tableFrames: space.tableFrameSet,
+            quarantine: space.quarantinedRuns)
     }
 
     public static func observe<F: PageTableFormat>(_ spaces: [AddrSpace<F>], _ tracker: TrackingAllocator) -> ObservedState {

@@ -20,7 +20,8 @@ public enum Invariants {
     /// is reachable from two spaces (or twice from one), and no page-table
     /// frame of any space is reachable as guest memory. Linear mappings are
     /// the caller's declared sharing and are exempt, except that they too
-    /// must never expose a page-table frame.
+    /// must never expose a page-table frame. A frame waiting in a space's
+    /// quarantine (deferred release) backs no page and no table anywhere.
     public static func isolation(_ o: ObservedState) -> [String] {
         var problems: [String] = []
         var owner: [UInt64: (Int, UInt64)] = [:]
@@ -36,6 +37,24 @@ public enum Invariants {
                 let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
                 if tables.contains(where: { $0 >= lo && $0 < hi }) {
                     problems.append("space \(s) leaf \(leaf.gpa) exposes a page-table frame")
+                }
+            }
+        }
+        // A frame waiting for an invalidation is no one's page and no table:
+        // handing it out is what the quarantine exists to prevent.
+        let quarantined = o.spaces.enumerated().flatMap { s, space in space.quarantinedFrames.map { ($0, s) } }
+        var waiting: [UInt64: Int] = [:]
+        for (frame, s) in quarantined {
+            if let other = waiting[frame] { problems.append("frame \(hex(frame)) waits in the quarantines of spaces \(other) and \(s)") }
+            waiting[frame] = s
+            if tables.contains(frame) { problems.append("space \(s)'s quarantined frame \(hex(frame)) is a page table") }
+        }
+        for (s, space) in o.spaces.enumerated() {
+            for leaf in space.leaves where leaf.hpa.raw >= CheckerSetup.poolBase && leaf.hpa.raw < CheckerSetup.poolEnd {
+                for k in 0..<(leaf.pageSize.bytes / 0x1000) {
+                    if let q = waiting[leaf.hpa.raw + k * 0x1000] {
+                        problems.append("space \(s) page \(hex(leaf.gpa.raw + k * 0x1000)) is backed by a frame waiting in space \(q)'s quarantine")
+                    }
                 }
             }
         }
@@ -81,17 +100,33 @@ public enum Invariants {
     public static func raii(_ model: SpecState, _ o: ObservedState) -> [String] {
         var problems: [String] = []
         var seen: [FrameToken: UInt64] = [:]
+        var waiting = Set<FrameToken>()
         for (s, space) in model.spaces.enumerated() {
             for (page, token) in space.frames {
                 if model.ledger[token] != s { problems.append("token \(token) at space \(s) page \(hex(page)) is owned by \(String(describing: model.ledger[token]))") }
                 if let other = seen[token] { problems.append("token \(token) is at \(hex(other)) and \(hex(page))") }
                 seen[token] = page
             }
+            for token in space.quarantine {
+                if model.ledger[token] != s { problems.append("quarantined token \(token) of space \(s) is owned by \(String(describing: model.ledger[token]))") }
+                if seen[token] != nil || !waiting.insert(token).inserted { problems.append("quarantined token \(token) is also elsewhere") }
+            }
         }
-        if seen.count != model.ledger.count { problems.append("ledger has \(model.ledger.count) tokens, pages hold \(seen.count)") }
+        if seen.count + waiting.count != model.ledger.count {
+            problems.append("ledger has \(model.ledger.count) tokens, pages hold \(seen.count) and quarantines \(waiting.count)")
+        }
+        // Live frames: the ledger's (quarantined data frames included), the
+        // page tables, and the page tables waiting in a quarantine (what a
+        // space's quarantine holds beyond the model's data tokens).
         let tables = o.spaces.reduce(0) { $0 + $1.tableFrames.count }
-        if o.liveFrames != model.ledger.count + tables {
-            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables)")
+        var waitingTables = 0
+        for (s, space) in o.spaces.enumerated() {
+            let held = space.quarantinedFrames.count, data = model.spaces[s].quarantine.count
+            if held < data { problems.append("space \(s) quarantines \(held) frames; the model has \(data) data frames waiting") }
+            waitingTables += max(0, held - data)
+        }
+        if o.liveFrames != model.ledger.count + tables + waitingTables {
+            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables) + waiting tables \(waitingTables)")
         }
         problems += o.allocatorViolations.map { "allocator: \($0)" }
         return problems

@@ -16,6 +16,7 @@ public final class MemslotSync {
         self.vm = vm
         vm.retainMemory(space.allocator)
         if let tracker = space.allocator as? TrackingAllocator { vm.retainMemory(tracker.inner) }
+        space.defersFrameRelease = true
         try sync()
     }
 
@@ -39,6 +40,8 @@ public final class MemslotSync {
     /// Applies only the difference: deletes slots no longer wanted (first,
     /// so nothing overlaps), then adds the new ones.
     public func sync() throws(KVMError) {
+        // Taken first: frames released after this point wait for the next sync.
+        let released = space.takeInvalidation()
         let wanted = derive()
         let wantedSet = Set(wanted.map(SlotKey.init))
         for (number, slot) in vm.slots where !wantedSet.contains(SlotKey(slot)) {
@@ -50,7 +53,13 @@ public final class MemslotSync {
             try vm.addSlot(slot)
             operations += 1
         }
+        // No slot reaches the released frames any more (a failed slot
+        // operation above leaves them quarantined: the token gives them back).
+        released.complete()
     }
+
+    /// Frames released by the space's changes and still waiting for a sync.
+    public var quarantinedFrames: Int { space.quarantinedFrameCount }
 
     static func joins(_ a: Memslot, _ b: Memslot) -> Bool {
         a.guest + a.size == b.guest && a.host + a.size == b.host && a.flags == b.flags

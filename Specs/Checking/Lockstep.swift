@@ -145,6 +145,18 @@ public final class FormatLockstep<Format: PageTableFormat> {
             spaces[s].clear()
             model = model.clear(s)
             return nil
+        case let .deferRelease(s):
+            spaces[s].defersFrameRelease = true
+            model = model.deferRelease(s)
+            return nil
+        case let .completeInvalidation(s):
+            let token = spaces[s].takeInvalidation()
+            if token.frameCount < model.spaces[s].quarantine.count {
+                return "the invalidation token holds \(token.frameCount) frames; the model has \(model.spaces[s].quarantine.count) waiting data frames"
+            }
+            token.complete()
+            model = model.completeInvalidation(s)
+            return nil
         }
     }
 
@@ -207,7 +219,10 @@ public final class FormatLockstep<Format: PageTableFormat> {
     /// Tears everything down: after clear only the roots are live, after
     /// the spaces are gone nothing is, and no free was refused.
     public func finish() -> String? {
-        for space in spaces { space.clear() }
+        for space in spaces {
+            space.clear()
+            space.takeInvalidation().complete()
+        }
         if tracker.liveFrames != spaces.count * Format.rootFrames {
             return "after clear, \(tracker.liveFrames) frames are live; expected the \(spaces.count) root table(s), \(Format.rootFrames) frame(s) each"
         }

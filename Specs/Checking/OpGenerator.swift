@@ -34,8 +34,11 @@ public struct OpGenerator {
     var recent: [(space: Int, gpa: UInt64, size: UInt64)] = []
     var written: [(space: Int, gpa: UInt64)] = []
 
+    let seed: UInt64
+
     public init(spaces: Int, seed: UInt64) {
         self.spaces = spaces
+        self.seed = seed
         rng = CheckerRandom(seed: seed)
     }
 
@@ -120,5 +123,19 @@ public struct OpGenerator {
         }
     }
 
-    public mutating func sequence(length: Int) -> [SpecOp] { (0..<length).map { _ in next() } }
+    public mutating func sequence(length: Int) -> [SpecOp] {
+        var ops = (0..<length).map { _ in next() }
+        // Half the cases defer frame release in some spaces, early on, and
+        // complete their invalidations now and then. Drawn from a stream of
+        // their own, so the other operations of a seed stay what they were.
+        var extra = CheckerRandom(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        guard extra.chance(50) else { return ops }
+        for s in 0..<spaces where extra.chance(70) {
+            ops.insert(.deferRelease(space: s), at: extra.below(max(1, ops.count / 3)))
+        }
+        for _ in 0..<(1 + length / 6) {
+            ops.insert(.completeInvalidation(space: extra.below(spaces)), at: extra.below(ops.count + 1))
+        }
+        return ops
+    }
 }

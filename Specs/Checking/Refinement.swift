@@ -60,6 +60,13 @@ public struct Refinement {
             if presentOwned != spec.frames.count {
                 problems.append("space \(s) has \(presentOwned) present owned pages, model \(spec.frames.count)")
             }
+            // A quarantined token's frame is one the space really holds back.
+            let held = Set(seen.quarantinedFrames)
+            for token in spec.quarantine {
+                if let host = binding[token], !held.contains(host) {
+                    problems.append("space \(s) token \(token)'s frame \(hex(host)) was released before its invalidation")
+                }
+            }
         }
         return problems
     }

@@ -14,6 +14,10 @@ public enum SpecOp: Equatable, Sendable, CustomStringConvertible {
     case read(space: Int, gpa: UInt64)
     case buffers(space: Int, gpa: UInt64, length: UInt64, access: MappingFlags)
     case clear(space: Int)
+    /// From now on frames the space releases wait for an invalidation.
+    case deferRelease(space: Int)
+    /// The space's invalidation is carried out: its waiting frames are released.
+    case completeInvalidation(space: Int)
     /// Makes the k-th frame allocation of the next operation fail.
     case failAllocation(k: Int)
 
@@ -21,7 +25,8 @@ public enum SpecOp: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .mapLinear(s, _, _, _, _), let .mapAlloc(s, _, _, _, _), let .mapIdentical(s, _, _, _),
              let .mapReserved(s, _, _, _), let .unmap(s, _, _), let .protect(s, _, _, _), let .fault(s, _, _),
-             let .write(s, _, _), let .read(s, _), let .buffers(s, _, _, _), let .clear(s):
+             let .write(s, _, _), let .read(s, _), let .buffers(s, _, _, _), let .clear(s), let .deferRelease(s),
+             let .completeInvalidation(s):
             s
         case .failAllocation: nil
         }
@@ -51,6 +56,8 @@ public enum SpecOp: Equatable, Sendable, CustomStringConvertible {
         case let .read(s, g): return ".read(space: \(s), gpa: \(hex(g)))"
         case let .buffers(s, g, length, access): return ".buffers(space: \(s), gpa: \(hex(g)), length: \(hex(length)), access: \(f(access)))"
         case let .clear(s): return ".clear(space: \(s))"
+        case let .deferRelease(s): return ".deferRelease(space: \(s))"
+        case let .completeInvalidation(s): return ".completeInvalidation(space: \(s))"
         case let .failAllocation(k): return ".failAllocation(k: \(k))"
         }
     }

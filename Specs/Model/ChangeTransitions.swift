@@ -31,7 +31,7 @@ extension SpecState {
         next.spaces[s].areas = reshaped(s, lo, hi) { _ in nil }
         for (page, token) in spaces[s].frames where page >= lo && page < hi {
             next.spaces[s].frames[page] = nil
-            next.release(token)
+            next.releaseOrQuarantine(s, token)
         }
         next.forgetWords(s, lo, hi)
         return .success(next)
@@ -66,9 +66,31 @@ extension SpecState {
     /// clear(): every area and frame of space `s` goes.
     public func clear(_ s: Int) -> SpecState {
         var next = self
-        for token in spaces[s].frames.values { next.release(token) }
-        next.spaces[s] = SpaceSpec()
+        for token in spaces[s].frames.values { next.releaseOrQuarantine(s, token) }
+        var empty = SpaceSpec()
+        (empty.defersRelease, empty.quarantine) = (next.spaces[s].defersRelease, next.spaces[s].quarantine)
+        next.spaces[s] = empty
         next.words[s] = nil
+        return next
+    }
+
+    /// A token space `s` gives up: released, or quarantined while `s` defers.
+    mutating func releaseOrQuarantine(_ s: Int, _ token: FrameToken) {
+        if spaces[s].defersRelease { spaces[s].quarantine.append(token) } else { release(token) }
+    }
+
+    /// deferRelease: from now on space `s` quarantines what it releases.
+    public func deferRelease(_ s: Int) -> SpecState {
+        var next = self
+        next.spaces[s].defersRelease = true
+        return next
+    }
+
+    /// completeInvalidation: the invalidation is done; the quarantine is released.
+    public func completeInvalidation(_ s: Int) -> SpecState {
+        var next = self
+        for token in spaces[s].quarantine { next.release(token) }
+        next.spaces[s].quarantine = []
         return next
     }
 

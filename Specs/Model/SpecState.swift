@@ -84,6 +84,11 @@ public struct SpaceSpec: Equatable, Sendable {
     public var areas: [SpecArea] = []  // sorted by start, disjoint
     /// Present pages of owning areas: page address -> token.
     public var frames: [UInt64: FrameToken] = [:]
+    /// Whether released frames wait for an invalidation (deferred release).
+    public var defersRelease = false
+    /// Tokens released while deferring, still owned by this space (its
+    /// guest may reach them until the invalidation): in the ledger, at no page.
+    public var quarantine: [FrameToken] = []
 
     public init() {}
 

@@ -174,7 +174,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             }
             zeroForGuest(HostPhysAddr(lo), count: count)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
-                allocator.free(HostPhysAddr(lo), count: count)
+                s.table.release(HostPhysAddr(lo), count: count)
                 throw .pageTable(error)
             }
             s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
@@ -208,8 +208,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         var smallBatches: [[UInt64]] = []
         func undo() {
             for m in mapped { table.undoMap(GuestPhysAddr(m.gpa), size: m.size) }
-            for run in hugeRuns { allocator.free(HostPhysAddr(run), count: 512) }
-            for batch in smallBatches { for f in batch { allocator.free(HostPhysAddr(f), count: 1) } }
+            for run in hugeRuns { table.release(HostPhysAddr(run), count: 512) }
+            for batch in smallBatches { for f in batch { table.release(HostPhysAddr(f), count: 1) } }
         }
         do throws(AddrSpaceError) {
             var cursor = lo
@@ -315,12 +315,12 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 if run.count > 0, run.hpa + UInt64(run.count) * frameSize == leaf.hpa.raw {
                     run.count += count
                 } else {
-                    if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+                    if run.count > 0 { s.table.release(HostPhysAddr(run.hpa), count: run.count) }
                     run = (leaf.hpa.raw, count)
                 }
             }
         } catch { throw .pageTable(error) }
-        if run.count > 0 { allocator.free(HostPhysAddr(run.hpa), count: run.count) }
+        if run.count > 0 { s.table.release(HostPhysAddr(run.hpa), count: run.count) }
     }
 
     /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and
@@ -354,12 +354,14 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         mutate { s in
             for area in s.areas.all where area.backend.ownsFrames {
                 s.table.forEachLeaf(overlapping: GuestPhysAddr(area.start), GuestPhysAddr(area.end)) { leaf in
-                    allocator.free(leaf.hpa, count: Int(leaf.pageSize.bytes / frameSize))
+                    s.table.release(leaf.hpa, count: Int(leaf.pageSize.bytes / frameSize))
                 }
             }
             // Whole leaves only, so no split and no allocation can happen.
             s.table.undoMap(GuestPhysAddr(0), size: UInt64(1) << UInt64(Format.guestAddressBits))
             _ = s.table.takePendingInvalidations()
+            // With deferred release the frames wait for the invalidation of everything.
+            if s.table.defersRelease { s.table.pendingInvalidations.append(Invalidation(range: range, reason: .unmap)) }
             s.areas.removeAll()
         }
     }
@@ -528,6 +530,46 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     }
     public var leaves: [Leaf] { withTable { $0.leaves } }
     public func takePendingInvalidations() -> [Invalidation] { withTable { $0.takePendingInvalidations() } }
+
+    // MARK: Deferred release
+
+    /// When true, frames released by unmap, clear and rolled-back changes
+    /// (data and page-table frames alike) are not reusable until the caller
+    /// completes the `InvalidationToken` that `takeInvalidation()` hands
+    /// out: for spaces a guest runs on, whose frames the allocator may hand
+    /// to another space. Turning it off releases nothing already waiting.
+    public var defersFrameRelease: Bool {
+        get { withTable { $0.defersRelease } }
+        set { withTable { $0.defersRelease = newValue } }
+    }
+
+    /// Frames released but waiting for an invalidation.
+    public var quarantinedFrameCount: Int { withTable { $0.quarantinedFrameCount } }
+    /// The waiting frames, as runs.
+    public var quarantinedRuns: [FrameRun] { withTable { $0.quarantine } }
+
+    /// Everything invalidated since the last token, with the frames waiting
+    /// for it. Take it before the invalidation starts (before deriving
+    /// memslots, before INVEPT), complete it after: frames released later
+    /// wait for the next token.
+    public func takeInvalidation() -> InvalidationToken {
+        let (frames, invalidations) = withTable { t -> ([FrameRun], [Invalidation]) in
+            defer { t.quarantine.removeAll() }
+            return (t.quarantine, t.takePendingInvalidations())
+        }
+        let allocator = allocator
+        return InvalidationToken(invalidations: invalidations, frames: frames, allocator: allocator) { [weak self] frames, invalidations in
+            guard let self else {
+                // The space and its table are gone, and with them the guest's reach.
+                for run in frames { allocator.free(run.start, count: run.count) }
+                return
+            }
+            self.withTable { t in
+                t.quarantine.insert(contentsOf: frames, at: 0)
+                t.pendingInvalidations.insert(contentsOf: invalidations, at: 0)
+            }
+        }
+    }
     public var pendingInvalidations: [Invalidation] { withTable { $0.pendingInvalidations } }
     public func area(containing gpa: GuestPhysAddr) -> Area? { state.withLock { $0.areas.area(containing: gpa.raw) } }
     /// The root of the nested page table (for an EPT pointer, a VTTBR or hgatp).

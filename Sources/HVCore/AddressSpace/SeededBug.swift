@@ -15,6 +15,7 @@ public enum SeededBug: String, CaseIterable, Sendable {
     case adjacentAreasOverlap
     case overlapMissesContainment
     case unmapFreesLinearHostPages
+    case releaseBeforeInvalidation
 
     /// True in builds where seeded bugs can be switched on.
     public static var available: Bool {
@@ -39,6 +40,7 @@ public enum SeededBug: String, CaseIterable, Sendable {
         case .adjacentAreasOverlap: "the overlap check treats adjacent areas as overlapping"
         case .overlapMissesContainment: "the overlap check misses an existing area inside the request"
         case .unmapFreesLinearHostPages: "unmap frees the host pages of linear areas"
+        case .releaseBeforeInvalidation: "a deferring space releases unmapped frames at once, before the invalidation (the upstream behaviour)"
         }
     }
 }

@@ -19,6 +19,11 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// Every table frame this table owns, the root included.
     @exclusivity(unchecked) public internal(set) var tableFrames: Set<UInt64>
     @exclusivity(unchecked) public internal(set) var pendingInvalidations: [Invalidation] = []
+    /// When set, frames this table or its owner release wait in `quarantine`
+    /// until the caller completes the invalidation (`InvalidationToken`).
+    public internal(set) var defersRelease = false
+    /// Released frames not yet returned to the allocator (deferred release).
+    @exclusivity(unchecked) public internal(set) var quarantine: [FrameRun] = []
     let bugs: SeededBugSwitch
     /// Non-zero entries of each table, indexed by the table frame's number
     /// in the allocator's window (two bytes per frame of the window, in
@@ -68,6 +73,9 @@ public final class NestedPageTable<Format: PageTableFormat> {
     }
 
     deinit {
+        // Dropping the table ends the guest's reach through it: whoever drops
+        // it has torn down what ran on it.
+        for run in quarantine { allocator.free(run.start, count: run.count) }
         for frame in tableFrames { allocator.free(HostPhysAddr(frame), count: frame == root.raw ? Format.rootFrames : 1) }
         free(occupancy)
     }
@@ -119,8 +127,25 @@ public final class NestedPageTable<Format: PageTableFormat> {
     func freeTable(_ hpa: UInt64, level: Int, base: UInt64) {
         precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
         index(ofLevel: level)?.clear(base)
-        _ = PhysFrame(unsafeAdopting: HostPhysAddr(hpa), allocator: allocator)  // dropped at once: frame returned
+        release(HostPhysAddr(hpa), count: 1)
     }
+
+    /// Returns frames a change released: to the allocator at once, or,
+    /// while releases are deferred, to the quarantine.
+    public func release(_ start: HostPhysAddr, count: Int) {
+        if defersRelease, !bugs.on(.releaseBeforeInvalidation) {
+            if let last = quarantine.last, last.start.raw + UInt64(last.count) * 4096 == start.raw {
+                quarantine[quarantine.count - 1] = FrameRun(start: last.start, count: last.count + count)
+            } else {
+                quarantine.append(FrameRun(start: start, count: count))
+            }
+        } else {
+            allocator.free(start, count: count)
+        }
+    }
+
+    /// Frames waiting in the quarantine.
+    public var quarantinedFrameCount: Int { quarantine.reduce(0) { $0 + $1.count } }
 
     /// The leaf entry `e` at `level`, mapping `gpa`, as a `Leaf`.
     @inline(__always)
