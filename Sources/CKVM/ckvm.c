@@ -34,6 +34,8 @@ const int CKVM_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
 const int CKVM_CAP_IRQCHIP = KVM_CAP_IRQCHIP;
 const int CKVM_CAP_PIT2 = KVM_CAP_PIT2;
 const int CKVM_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
+const int CKVM_CAP_SET_TSS_ADDR = KVM_CAP_SET_TSS_ADDR;
+const int CKVM_CAP_SET_IDENTITY_MAP_ADDR = KVM_CAP_SET_IDENTITY_MAP_ADDR;
 
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *argument) { return ioctl(fd, request, argument); }
 int ckvm_ioctl_int(int fd, unsigned long request, unsigned long argument) { return ioctl(fd, request, argument); }

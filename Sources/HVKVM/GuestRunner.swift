@@ -57,9 +57,11 @@ public struct RegisterDump: Equatable, CustomStringConvertible {
     public let cr0: UInt64, cr3: UInt64, cr4: UInt64, efer: UInt64, csBase: UInt64
     /// Up to 16 bytes at CS.base + RIP, when that memory is mapped.
     public let bytesAtRIP: [UInt8]
+    /// Why the registers are zero, when KVM would not give them.
+    public var note: String? = nil
 
     public var description: String {
-        "  rip=\(hex(rip)) rsp=\(hex(rsp)) rax=\(hex(rax)) rflags=\(hex(rflags))\n  cr0=\(hex(cr0)) cr3=\(hex(cr3)) cr4=\(hex(cr4)) efer=\(hex(efer)) cs.base=\(hex(csBase))\n  bytes at rip: \(bytesAtRIP.map { String($0, radix: 16) }.joined(separator: " "))"
+        "  rip=\(hex(rip)) rsp=\(hex(rsp)) rax=\(hex(rax)) rflags=\(hex(rflags))\n  cr0=\(hex(cr0)) cr3=\(hex(cr3)) cr4=\(hex(cr4)) efer=\(hex(efer)) cs.base=\(hex(csBase))\n  bytes at rip: \(bytesAtRIP.map { String($0, radix: 16) }.joined(separator: " "))" + (note.map { "\n  \($0)" } ?? "")
     }
 }
 
@@ -125,8 +127,14 @@ public final class GuestRunner {
     public func syncSlots() throws(KVMError) { try slots.sync() }
 
     public func dump() -> RegisterDump {
-        let r = (try? vcpu.registers()) ?? kvm_regs()
-        let s = (try? vcpu.specialRegisters()) ?? kvm_sregs()
+        var unreadable: String?
+        var r = kvm_regs(), s = kvm_sregs()
+        do throws(KVMError) {
+            r = try vcpu.registers()
+            s = try vcpu.specialRegisters()
+        } catch {
+            unreadable = "registers unreadable: \(error)"
+        }
         var bytes: [UInt8] = []
         let at = s.cs.base &+ r.rip
         let paging = s.cr0 & (1 << 31) != 0
@@ -138,7 +146,7 @@ public final class GuestRunner {
             bytes += b
         }
         return RegisterDump(rip: r.rip, rsp: r.rsp, rax: r.rax, rflags: r.rflags, cr0: s.cr0, cr3: s.cr3, cr4: s.cr4,
-                            efer: s.efer, csBase: s.cs.base, bytesAtRIP: bytes)
+                            efer: s.efer, csBase: s.cs.base, bytesAtRIP: bytes, note: unreadable)
     }
 
     /// Runs until the guest exits, halts, or does something it may not.
@@ -175,7 +183,7 @@ public final class GuestRunner {
             let run = vcpu.run
             switch Int32(ckvm_exit_reason(run)) {
             case KVM_EXIT_IO:
-                if let outcome = handleIO(run) { return outcome }
+                if let outcome = try handleIO(run) { return outcome }
             case KVM_EXIT_MMIO:
                 let started = clock.now
                 if let outcome = try handleMMIO(run) { return outcome }
@@ -203,7 +211,7 @@ public final class GuestRunner {
         return .exitLimit(maxExits)
     }
 
-    private func handleIO(_ run: UnsafeMutablePointer<kvm_run>) -> RunOutcome? {
+    private func handleIO(_ run: UnsafeMutablePointer<kvm_run>) throws(KVMError) -> RunOutcome? {
         let port = ckvm_io_port(run), size = Int(ckvm_io_size(run)), count = Int(ckvm_io_count(run))
         let data = UnsafeMutableRawPointer(run) + Int(ckvm_io_data_offset(run))
         let isOut = Int32(ckvm_io_direction(run)) == KVM_EXIT_IO_OUT
@@ -239,15 +247,15 @@ public final class GuestRunner {
                 for b in 0..<size { item.storeBytes(of: 0xFF as UInt8, toByteOffset: b, as: UInt8.self) }
             }
         }
-        updateSerialInterrupt()
+        try updateSerialInterrupt()
         return nil
     }
 
     /// Drives COM1's interrupt line (IRQ 4) when the in-kernel irqchip exists.
-    private func updateSerialInterrupt() {
+    private func updateSerialInterrupt() throws(KVMError) {
         guard vm.hasInterruptControllers, serial.interruptPending != serialLineHigh else { return }
         serialLineHigh = serial.interruptPending
-        try? vm.setInterruptLine(4, high: serialLineHigh)
+        try vm.setInterruptLine(4, high: serialLineHigh)
     }
 
     private func handleMMIO(_ run: UnsafeMutablePointer<kvm_run>) throws(KVMError) -> RunOutcome? {

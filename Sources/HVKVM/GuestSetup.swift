@@ -14,7 +14,7 @@ extension GuestRunner {
 
     /// Real mode, CS = DS = 0, starting at `entry` (below 64 KiB).
     public func startRealMode(entry: UInt16) throws(KVMError) {
-        vcpu.flushPendingExit()
+        try vcpu.flushPendingExit()
         var s = try vcpu.specialRegisters()
         for segment in [\kvm_sregs.cs, \.ds, \.es, \.fs, \.gs, \.ss] {
             s[keyPath: segment].base = 0
@@ -47,7 +47,7 @@ extension GuestRunner {
     }
 
     public func startFlatProtectedMode(entry: UInt32) throws(KVMError) {
-        vcpu.flushPendingExit()
+        try vcpu.flushPendingExit()
         var s = try vcpu.specialRegisters()
         Self.loadFlatSegments(&s, longMode: false)
         s.cr0 |= 1  // PE
@@ -75,7 +75,7 @@ extension GuestRunner {
     }
 
     private func startLongMode(entry: UInt64, codeSelector: UInt16, rsi: UInt64?) throws(KVMError) {
-        vcpu.flushPendingExit()
+        try vcpu.flushPendingExit()
         let base = Self.longModeTables
         let gdt = base, pml4 = base + 0x1000, pdpt = base + 0x2000, pd = base + 0x3000
         func put(_ words: [UInt64], at gpa: UInt64) throws(KVMError) {

@@ -27,7 +27,10 @@ public final class KVMSystem: @unchecked Sendable {
 
     /// The value KVM_CHECK_EXTENSION reports for a capability (0 = absent).
     public func capability(_ cap: Int32) -> Int32 {
-        (try? Sys.ioctl(fd, CKVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION", value: UInt(cap))) ?? 0
+        do throws(KVMError) { return try Sys.ioctl(fd, CKVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION", value: UInt(cap)) } catch {
+            Sys.report("capability \(cap) taken as absent: \(error)")
+            return 0
+        }
     }
 
     /// A feature MSR through KVM_GET_MSRS on /dev/kvm, or nil when KVM does

@@ -20,6 +20,13 @@ enum Sys {
     /// close(2); errors are ignored (the descriptor is gone either way).
     static func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
+    /// A failed call that cannot be thrown (a deinit, a query with a safe
+    /// default): one line on stderr, so it is never silently dropped.
+    static func report(_ what: String) {
+        var line = "hvkit: KVM: \(what)\n"
+        line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
     /// ioctl(2) with a pointer argument.
     @discardableResult
     static func ioctl(_ fd: Int32, _ request: UInt, _ name: String, _ argument: UnsafeMutableRawPointer?) throws(KVMError) -> Int32 {

@@ -34,13 +34,23 @@ public final class VirtualMachine {
     public init(system: KVMSystem) throws(KVMError) {
         self.system = system
         fd = Int32(try Sys.ioctl(system.fd, CKVM_CREATE_VM, "KVM_CREATE_VM", value: 0))
-        // Intel needs a TSS region below 4 GiB; harmless elsewhere.
-        _ = try? Sys.ioctl(fd, CKVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", value: 0xFFFB_D000)
+        // Intel needs a TSS region below 4 GiB; where KVM offers the call it must succeed.
+        if system.capability(CKVM_CAP_SET_TSS_ADDR) > 0 {
+            do throws(KVMError) { try Sys.ioctl(fd, CKVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", value: 0xFFFB_D000) } catch {
+                Sys.close(fd)
+                throw error
+            }
+        }
     }
 
     deinit {
         // Slots go first; the memory owners are released only after this.
-        for number in slots.keys { try? setRegion(number, Memslot(guest: 0, size: 0, host: 0, readOnly: false, flags: [])) }
+        for number in slots.keys {
+            do throws(KVMError) { try setRegion(number, Memslot(guest: 0, size: 0, host: 0, readOnly: false, flags: [])) } catch {
+                // Closing the VM below drops the slot anyway; say it went wrong.
+                Sys.report("deleting memslot \(number) while closing the VM: \(error)")
+            }
+        }
         Sys.close(fd)
     }
 
@@ -106,7 +116,9 @@ public final class VirtualMachine {
         guard system.capability(CKVM_CAP_PIT2) > 0 else { throw .missingCapability("KVM_CAP_PIT2") }
         // Intel needs a page for the real-mode identity map; keep it beside the TSS.
         var page: UInt64 = 0xFFFB_C000   // below the TSS at 0xFFFBD000, outside any RAM HVKit plans
-        _ = try? Sys.ioctl(fd, CKVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", &page)
+        if system.capability(CKVM_CAP_SET_IDENTITY_MAP_ADDR) > 0 {
+            try Sys.ioctl(fd, CKVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", &page)
+        }
         try Sys.ioctl(fd, CKVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP", value: 0)
         if ckvm_create_pit2(fd) < 0 { throw Sys.error("KVM_CREATE_PIT2") }
         hasInterruptControllers = true

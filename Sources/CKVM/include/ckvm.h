@@ -33,6 +33,8 @@ extern const int CKVM_CAP_NR_MEMSLOTS;
 extern const int CKVM_CAP_IRQCHIP;
 extern const int CKVM_CAP_PIT2;
 extern const int CKVM_CAP_IMMEDIATE_EXIT;
+extern const int CKVM_CAP_SET_TSS_ADDR;
+extern const int CKVM_CAP_SET_IDENTITY_MAP_ADDR;
 
 /// ioctl(2) with one pointer argument; returns -1 and sets errno on failure.
 int ckvm_ioctl_ptr(int fd, unsigned long request, void *argument);
