@@ -43,6 +43,22 @@ public enum TestGuests {
         return c.assembled()
     }
 
+    /// 32-bit flat mode: writes one word to every page of [lo, hi), then
+    /// exits with status 0. The smallest loop that touches each page once.
+    public static func touchPages(from lo: UInt32, to hi: UInt32) -> [UInt8] {
+        var c = GuestCode()
+        c.emit(0xBF); c.emit32(lo)                   // mov edi, lo
+        c.label("loop")
+        c.emit(0x89, 0x07)                           // mov [edi], eax
+        c.emit(0x81, 0xC7); c.emit32(0x1000)         // add edi, 0x1000
+        c.emit(0x81, 0xFF); c.emit32(hi)             // cmp edi, hi
+        c.jump(0x72, to: "loop")                     // jb loop
+        c.emit(0x66, 0xBA, 0x01, 0x05)               // mov dx, 0x501
+        c.emit(0xB0, 0x00, 0xEE)                     // mov al, 0; out dx, al
+        c.emit(0xF4)                                 // hlt
+        return c.assembled()
+    }
+
     /// The pattern the fill guest writes in the first word of each page.
     public static func pattern(_ gpa: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: gpa) ^ 0xA5A5_A5A5 }
 

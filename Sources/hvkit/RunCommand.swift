@@ -132,14 +132,23 @@ struct RunCommand: ParsableCommand {
             }
             try runner.startLongMode(entry: guest.entry)
         }
+        // The console goes out as the guest writes it (what a user, and the
+        // start-up benchmark, sees), not when the run is over.
+        if !json { runner.onConsoleOutput = { byte in withUnsafePointer(to: byte) { _ = Glibc.write(1, $0, 1) } } }
         let outcome = try runner.run(maxExits: maxExits, timeLimit: timeLimit > 0 ? .seconds(timeLimit) : nil)
         if json {
             let text = runner.serialText.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
             let end = outcome.description.replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
             print("{\"outcome\":\"\(end)\",\"serial\":\"\(text)\",\"lazy_faults\":\(runner.lazyFaults),\"slots\":\(runner.slots.slotCount)}")
         } else {
-            if !runner.serialOutput.isEmpty { print(runner.serialText, terminator: runner.serialText.hasSuffix("\n") ? "" : "\n") }
+            if !runner.serialOutput.isEmpty, !runner.serialText.hasSuffix("\n") { print() }
             print("hvkit run: guest \(outcome); \(runner.lazyFaults) lazy faults, \(runner.slots.slotCount) memslots")
+        }
+        if ProcessInfo.processInfo.environment["HVKIT_REPORT_PEAK_RSS"] != nil {
+            // For `hvkit bench kvm`: a parent's wait4 sees its own size in a
+            // spawned child's peak RSS, so the run says its own.
+            let touched = lazy ? UInt64(runner.lazyFaults + runner.loadFaults) * 4 : ram / 1024
+            FileHandle.standardError.write("hvkit run: peak_rss_kib \(Self.peakRSSKiB()) guest_ram_touched_kib \(touched)\n".data(using: .utf8)!)
         }
         switch outcome {
         case let .exited(status): if status != 0 { throw ExitCode(Int32(status)) }
@@ -147,5 +156,12 @@ struct RunCommand: ParsableCommand {
         case .timeLimit: throw ExitCode(3)
         default: throw ExitCode(2)
         }
+    }
+
+    /// VmHWM of this process, in KiB (0 where /proc says nothing).
+    static func peakRSSKiB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

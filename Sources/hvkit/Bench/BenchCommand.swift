@@ -1,5 +1,6 @@
 import ArgumentParser
 import HVCore
+import HVKVM
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Run in a release build: swift run -c release hvkit bench addrspace --json"
     )
 
-    @Argument(help: "The workload: addrspace or check.")
+    @Argument(help: "The workload: addrspace, check or kvm.")
     var workload: String
 
     @Flag(help: "Print one JSON object per figure, one per line.")
@@ -27,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     var format = "ept"
 
     func validate() throws {
-        guard workload == "addrspace" || workload == "check" else { throw ValidationError("unknown workload '\(workload)'; known: addrspace, check") }
+        guard ["addrspace", "check", "kvm"].contains(workload) else { throw ValidationError("unknown workload '\(workload)'; known: addrspace, check, kvm") }
         guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
         for group in only where !AddrSpaceWorkloads.groups.contains(group) {
             throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceWorkloads.groups.joined(separator: ", "))")
@@ -44,7 +45,15 @@ struct BenchCommand: ParsableCommand {
         progress("warning: this is a debug build; figures are only meaningful with -c release")
         #endif
         var figures = Figures()
-        if workload == "check" {
+        if workload == "kvm" {
+            if let reason = KVMSystem.unavailableReason() { throw ValidationError("bench kvm needs /dev/kvm: \(reason)") }
+            let bench = KVMBenchmark(progress: progress)
+            for pass in 0...passes {
+                progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
+                try bench.faults(into: &figures, record: pass > 0)
+                try bench.startup(into: &figures, record: pass > 0)
+            }
+        } else if workload == "check" {
             for pass in 0...passes {
                 progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
                 try CheckBenchmark().pass(into: &figures, record: pass > 0)
