@@ -19,6 +19,7 @@ public enum HostMemoryPool {
         let length = Int(capacity)
         let memory = try Sys.mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, "mmap(host memory pool)")
         if transparentHugePages { _ = Sys.madvise(memory, length, MADV_HUGEPAGE) }
-        return HeapFramePool(memory: memory, capacity: capacity, physicalBase: physicalBase) { p in Sys.munmap(p, length) }
+        // A fresh anonymous mapping reads as zero: the pool knows its frames need no zeroing until used.
+        return HeapFramePool(memory: memory, capacity: capacity, physicalBase: physicalBase, zeroFilled: true) { p in Sys.munmap(p, length) }
     }
 }

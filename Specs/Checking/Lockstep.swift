@@ -1,4 +1,7 @@
 import HVCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs the implementation (address spaces over one tracking allocator)
 /// and the model side by side, one operation at a time, and reports the
@@ -15,7 +18,17 @@ public final class FormatLockstep<Format: PageTableFormat> {
     ///   - spaces: how many address spaces share the allocator (1-3).
     ///   - seededBug: a bug to switch on in every space (debug builds only).
     public init(spaces count: Int, seededBug: SeededBug? = nil) throws {
-        let pool = HeapFramePool(capacity: UInt64(CheckerSetup.poolFrames) * 0x1000, physicalBase: HostPhysAddr(CheckerSetup.poolBase))
+        // Zero-filled memory the pool is told about: frames handed out the
+        // first time are not zeroed again, reused ones are, and every page
+        // given to a guest is checked to read zero (expectZero).
+        let bytes = CheckerSetup.poolFrames * 0x1000
+        // SAFETY: calloc's block reads as zero (for 64 MiB it is fresh
+        // mapped memory, so this costs nothing until touched); the pool owns
+        // it and frees it when it goes.
+        let memory = calloc(bytes, 1)!
+        let pool = HeapFramePool(memory: memory, capacity: UInt64(bytes), physicalBase: HostPhysAddr(CheckerSetup.poolBase), zeroFilled: true) {
+            free($0)
+        }
         tracker = TrackingAllocator(pool, onMisuse: .record)
         let env = CheckerSetup.environment(spaces: count)
         model = SpecState(environment: env)

@@ -194,3 +194,58 @@ struct FrameTests {
         }
     }
 }
+
+/// Known-zero frames (issue 18): a pool over memory it is told is zero
+/// does not zero a frame again until the frame has been used and freed.
+@Suite("Known-zero frames")
+struct KnownZeroFrameTests {
+    /// Memory that is *not* zero, declared zero-filled: a frame zero() left
+    /// alone still shows 0xAA, so the test sees which frames were written.
+    static func pool(_ frames: Int) -> HeapFramePool {
+        let bytes = frames * 4096
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
+        memory.initializeMemory(as: UInt8.self, repeating: 0xAA, count: bytes)
+        return HeapFramePool(memory: memory, capacity: UInt64(bytes), physicalBase: HostPhysAddr(0x1_0000_0000), zeroFilled: true) { $0.deallocate() }
+    }
+
+    static func bytes(_ pool: HeapFramePool, _ frame: HostPhysAddr) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: pool.hostVirtual(frame)!, count: 4096))
+    }
+
+    @Test func firstUseSkipsZeroingAndReuseZeroes() throws {
+        let pool = Self.pool(8)
+        #expect(pool.knownZeroFrameCount == 8)
+        let a = try pool.allocateFrame()
+        pool.zero(a, count: 1)
+        #expect(Self.bytes(pool, a).allSatisfy { $0 == 0xAA }, "a frame the host gave zeroed is not written again")
+        pool.hostVirtual(a)!.storeBytes(of: 0x1234_5678, as: UInt32.self)
+        pool.free(a, count: 1)
+        #expect(pool.knownZeroFrameCount == 7, "freed after use: it may hold data")
+        let again = try pool.allocateFrame()
+        #expect(again == a, "lowest first: the same frame")
+        pool.zero(again, count: 1)
+        #expect(Self.bytes(pool, again).allSatisfy { $0 == 0 }, "a reused frame is zeroed")
+        #expect(pool.knownZeroFrameCount == 8, "and known zero again")
+    }
+
+    @Test func runsZeroOnlyTheirDirtyFrames() throws {
+        let pool = Self.pool(128)
+        let run = try pool.allocateContiguous(count: 100, alignment: 4096)
+        pool.free(HostPhysAddr(run.raw + 10 * 4096), count: 1)   // frame 10 used and freed
+        try pool.allocate(at: HostPhysAddr(run.raw + 10 * 4096), count: 1)
+        pool.zero(run, count: 100)
+        for i in 0..<100 {
+            let expected: UInt8 = i == 10 ? 0 : 0xAA
+            #expect(Self.bytes(pool, HostPhysAddr(run.raw + UInt64(i) * 4096)).allSatisfy { $0 == expected }, "frame \(i)")
+        }
+    }
+
+    @Test func aPoolOverOrdinaryMemoryZeroesEverything() throws {
+        let pool = HeapFramePool(capacity: 4 * 4096)
+        #expect(pool.knownZeroFrameCount == 0)
+        let f = try pool.allocateFrame()
+        pool.hostVirtual(f)!.initializeMemory(as: UInt8.self, repeating: 0x55, count: 4096)
+        pool.zero(f, count: 1)
+        #expect(Self.bytes(pool, f).allSatisfy { $0 == 0 })
+    }
+}

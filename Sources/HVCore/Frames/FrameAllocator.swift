@@ -60,6 +60,11 @@ public protocol FrameAllocator: AnyObject, Sendable {
     var directMap: DirectMap { get }
     /// Frames not handed out.
     var freeFrameCount: Int { get }
+    /// Makes `count` frames at `start`, just allocated, read as zero. An
+    /// allocator that knows which frames are still zero (the host gave them
+    /// zeroed and nobody wrote them since) skips those: no write, no host
+    /// page touched. Call it before anyone writes the frames.
+    func zero(_ start: HostPhysAddr, count: Int)
 }
 
 extension FrameAllocator {
@@ -84,8 +89,10 @@ extension FrameAllocator {
         directMap.physical(pointer).map(HostPhysAddr.init)
     }
 
+    public func zero(_ start: HostPhysAddr, count: Int) { fillZero(start, count: count) }
+
     /// Fills `count` frames at `start` with zero bytes.
-    public func zero(_ start: HostPhysAddr, count: Int) {
+    public func fillZero(_ start: HostPhysAddr, count: Int) {
         guard let p = hostVirtual(start) else {
             preconditionFailure("zeroing \(start), which this allocator does not map")
         }

@@ -4,16 +4,24 @@
 /// `bitmapRunIsUsed`, `bitmapMark`; see Proofs/FrameBitmapTheorems).
 struct FrameBitmap: ~Copyable {
     private var words: [UInt64]
+    /// One bit per frame, set when the frame may hold data: it was freed
+    /// after use, or the memory was not zero to begin with. A clear bit
+    /// means the frame is still as the host gave it, zero.
+    private var dirty: [UInt64]
     let frameCount: Int
     private(set) var usedCount = 0
     private var hint = 0  // first word that may have a free frame
 
-    init(frameCount: Int) {
+    init(frameCount: Int, zeroFilled: Bool = false) {
         self.frameCount = frameCount
         words = Array(repeating: 0, count: (frameCount + 63) / 64)
+        dirty = Array(repeating: zeroFilled ? 0 : ~0, count: (frameCount + 63) / 64)
         // Bits past the end read as used so searches never return them.
         let tail = frameCount % 64
-        if tail != 0 { words[words.count - 1] = ~((UInt64(1) << UInt64(tail)) - 1) }
+        if tail != 0 {
+            words[words.count - 1] = ~((UInt64(1) << UInt64(tail)) - 1)
+            dirty[dirty.count - 1] &= (UInt64(1) << UInt64(tail)) - 1   // no frames there, nothing to zero
+        }
     }
 
     var freeCount: Int { frameCount - usedCount }
@@ -108,6 +116,42 @@ struct FrameBitmap: ~Copyable {
         usedCount += used ? count : -count
         if !used { hint = min(hint, start >> 6) }
     }
+
+    /// Marks the run as possibly holding data (it was freed after use).
+    mutating func markDirty(_ start: Int, _ count: Int) {
+        var f = start
+        let end = start + count
+        while f < end {
+            let n = min(64 - (f & 63), end - f)
+            dirty[f >> 6] = Kernels.bitmapMark(dirty[f >> 6], mask: Self.runMask(f, n), used: true)
+            f += n
+        }
+    }
+
+    /// The frames of the run that may hold data, as runs, marked clean: the
+    /// caller zeroes exactly those.
+    mutating func takeDirty(_ start: Int, _ count: Int) -> [(start: Int, count: Int)] {
+        var runs: [(start: Int, count: Int)] = []
+        var f = start
+        let end = start + count
+        while f < end {
+            let n = min(64 - (f & 63), end - f)
+            let mask = Self.runMask(f, n)
+            let word = dirty[f >> 6]
+            if !Kernels.bitmapRunIsFree(word, mask: mask) {
+                // Frame by frame within the word: dirty runs are usually whole.
+                for i in f..<(f + n) where Kernels.bitmapBitIsSet(word, bit: UInt64(i & 63)) {
+                    if let last = runs.last, last.start + last.count == i { runs[runs.count - 1].count += 1 } else { runs.append((i, 1)) }
+                }
+                dirty[f >> 6] = Kernels.bitmapMark(word, mask: mask, used: false)
+            }
+            f += n
+        }
+        return runs
+    }
+
+    /// Frames whose contents are known to be zero.
+    var cleanCount: Int { frameCount - dirty.reduce(0) { $0 + $1.nonzeroBitCount } }
 
     /// The first free run of `count` frames starting at a multiple of `alignment` frames.
     func findRun(_ count: Int, alignment: Int) -> Int? {

@@ -19,7 +19,7 @@ public final class HeapFramePool: FrameAllocator {
         // SAFETY: the block lives until deinit; 2 MiB alignment lets the host
         // back 2 MiB frames with huge pages.
         let memory = UnsafeMutableRawPointer.allocate(byteCount: Int(capacity), alignment: Int(PageSize.size2M.bytes))
-        self.init(memory: memory, capacity: capacity, physicalBase: physicalBase) { $0.deallocate() }
+        self.init(memory: memory, capacity: capacity, physicalBase: physicalBase, zeroFilled: false) { $0.deallocate() }
     }
 
     /// A pool over memory someone else mapped (an mmap region for KVM);
@@ -27,7 +27,10 @@ public final class HeapFramePool: FrameAllocator {
     ///
     /// SAFETY: `memory` must stay valid and writable for `capacity` bytes
     /// until `release` is called.
-    public init(memory: UnsafeMutableRawPointer, capacity: UInt64, physicalBase: HostPhysAddr,
+    ///
+    /// - Parameter zeroFilled: the memory reads as zero now (fresh anonymous
+    ///   mmap): frames handed out for the first time need no zeroing.
+    public init(memory: UnsafeMutableRawPointer, capacity: UInt64, physicalBase: HostPhysAddr, zeroFilled: Bool,
                 release: @escaping @Sendable (UnsafeMutableRawPointer) -> Void) {
         precondition(capacity > 0 && capacity % frameSize == 0, "pool capacity must be a positive multiple of 4 KiB")
         precondition(physicalBase.raw != 0 && physicalBase.isAligned(to: .size1G), "pool base must be non-zero and 1 GiB aligned")
@@ -35,13 +38,27 @@ public final class HeapFramePool: FrameAllocator {
         self.physicalBase = physicalBase
         capacityFrames = Int(capacity / frameSize)
         directMap = DirectMap(physicalBase: physicalBase.raw, virtualBase: memory, size: capacity)
-        bitmap = Mutex(FrameBitmap(frameCount: capacityFrames))
+        bitmap = Mutex(FrameBitmap(frameCount: capacityFrames, zeroFilled: zeroFilled))
         self.release = release
     }
 
     deinit { release(directMap.virtualBase) }
 
     public var freeFrameCount: Int { bitmap.withLock { $0.freeCount } }
+
+    /// Frames still as the host gave them (zero), allocated or not.
+    public var knownZeroFrameCount: Int { bitmap.withLock { $0.cleanCount } }
+
+    /// Zeroes only the frames of the run that may hold data; frames the
+    /// host gave zeroed and nobody has written since are left untouched
+    /// (no write, no host page fault).
+    public func zero(_ start: HostPhysAddr, count: Int) {
+        guard let offset = start.distance(from: physicalBase), offset % frameSize == 0, Int(offset / frameSize) + count <= capacityFrames else {
+            preconditionFailure("zeroing \(start), which this pool does not hold")
+        }
+        let runs = bitmap.withLock { $0.takeDirty(Int(offset / frameSize), count) }
+        for run in runs { fillZero(address(ofFrame: run.start), count: run.count) }
+    }
 
     /// Touches every byte once, so that later timing sees no host page faults.
     public func prefault() {
@@ -120,6 +137,7 @@ public final class HeapFramePool: FrameAllocator {
         bitmap.withLock { map in
             precondition(map.isAllUsed(index, count), "double free or foreign frame: \(count) frame(s) at \(start)")
             map.set(index, count, used: false)
+            map.markDirty(index, count)
         }
     }
 }

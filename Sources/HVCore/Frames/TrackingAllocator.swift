@@ -91,6 +91,8 @@ public final class TrackingAllocator: FrameAllocator {
         record(start, count: count)
     }
 
+    public func zero(_ start: HostPhysAddr, count: Int) { inner.zero(start, count: count) }
+
     public func free(_ start: HostPhysAddr, count: Int) {
         let refused: Bool = books.withLock { b in
             let frames = (0..<count).map { start.raw + UInt64($0) * frameSize }
