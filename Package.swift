@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "HVProofs", targets: ["HVProofs"]),
         .library(name: "HVOracle", targets: ["HVOracle"]),
         .executable(name: "hvkit", targets: ["hvkit"]),
+        .executable(name: "hvkit-vmm", targets: ["hvkit-vmm"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,6 +59,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // `hvkit run IMAGE` alone, on HVCore and HVKVM only: starts small.
+        // The Swift runtime linked in statically: no shared libraries to find and relocate at start.
+        .executableTarget(name: "hvkit-vmm", dependencies: ["HVCore", "HVKVM"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections"], .when(platforms: [.linux]))]),
         .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "HVCoreTests",

@@ -95,9 +95,9 @@ struct RunCommand: ParsableCommand {
             try ConfigRun(path: image).run(lazy: lazy, hide: hideCpuid, stopAt: stopAt, timeLimit: timeLimit, json: json)
             return
         }
-        let ram = try Self.number(memory ?? "64M"), lazySize = try Self.number(lazyRegion)
-        guard ram >= 1 << 20, ram % (2 << 20) == 0 else { throw ValidationError("--memory must be a multiple of 2 MiB, at least 2 MiB") }
-        guard lazySize % (2 << 20) == 0, ram + lazySize <= 3 << 30 else { throw ValidationError("--lazy-region must be a multiple of 2 MiB and RAM + region at most 3 GiB") }
+        let run = ImageRun(ram: try Self.number(memory ?? "64M"), lazy: lazy, lazyRegion: try Self.number(lazyRegion), maxExits: maxExits,
+                           timeLimit: timeLimit > 0 ? .seconds(timeLimit) : nil)
+        do throws(ImageRun.Problem) { try run.validate() } catch { throw ValidationError(error.description) }
         guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
         let bytes = [UInt8](data)
         let guest: GuestImage
@@ -109,54 +109,36 @@ struct RunCommand: ParsableCommand {
                 let at = try Self.number(loadAddress)
                 guest = try GuestImage.flat(bytes, at: at, entry: try entry.map(Self.number), bits: mode == "real" ? 16 : 32)
             }
-            try guest.check(ram: ram)
+            try guest.check(ram: run.ram)
         } catch let error as ImageError {
             throw ValidationError("\(image): \(error)")
         }
-
-        let system = try KVMSystem()
-        let pool = try HostMemoryPool.make(capacity: ((ram + lazySize) / (2 << 20) + 16) * (2 << 20))
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: ram, flags: .rwx, populate: lazy ? .lazy : .eager)
-        if lazySize > 0 { try space.mapAlloc(GuestPhysAddr(ram), size: lazySize, flags: .rwx, populate: .lazy) }
-        let runner = try GuestRunner(space: space, system: system)
-        for segment in guest.segments { try runner.load(segment.bytes, at: segment.address) }
-        switch guest.bits {
-        case 16: try runner.startRealMode(entry: UInt16(guest.entry))
-        case 32: try runner.startFlatProtectedMode(entry: UInt32(guest.entry))
-        default:
-            // Long mode keeps its GDT and page tables at 0x10000-0x14fff.
-            let tables = GuestRunner.longModeTables
-            if guest.segments.contains(where: { $0.address < tables + 0x5000 && tables < $0.address + $0.memorySize }) {
-                throw ValidationError("\(image): a segment overlaps the long-mode tables at [\(hex(tables)), \(hex(tables + 0x5000)))")
-            }
-            try runner.startLongMode(entry: guest.entry)
-        }
         // The console goes out as the guest writes it (what a user, and the
         // start-up benchmark, sees), not when the run is over.
-        if !json { runner.onConsoleOutput = { byte in withUnsafePointer(to: byte) { _ = Glibc.write(1, $0, 1) } } }
-        let outcome = try runner.run(maxExits: maxExits, timeLimit: timeLimit > 0 ? .seconds(timeLimit) : nil)
+        let finished: ImageRun.Finished
+        do {
+            finished = try run.run(guest, console: json ? nil : { byte in withUnsafePointer(to: byte) { _ = Glibc.write(1, $0, 1) } })
+        } catch let error as ImageRun.Problem {
+            throw ValidationError("\(image): \(error)")
+        }
+        let runner = finished.runner, outcome = finished.outcome
         if json {
             let text = runner.serialText.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
             let end = outcome.description.replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
             print("{\"outcome\":\"\(end)\",\"serial\":\"\(text)\",\"lazy_faults\":\(runner.lazyFaults),\"slots\":\(runner.slots.slotCount)}")
         } else {
             if !runner.serialOutput.isEmpty, !runner.serialText.hasSuffix("\n") { print() }
-            print("hvkit run: guest \(outcome); \(runner.lazyFaults) lazy faults, \(runner.slots.slotCount) memslots")
+            print(ImageRun.summary(finished))
         }
         if ProcessInfo.processInfo.environment["HVKIT_REPORT_PEAK_RSS"] != nil {
             // For `hvkit bench kvm`: a parent's wait4 sees its own size in a
-            // spawned child's peak RSS, so the run says its own.
-            // Guest RAM the host really holds: the pool mapping's resident size.
-            let touched = Self.residentKiB(of: UInt(bitPattern: pool.directMap.virtualBase))
+            // spawned child's peak RSS, so the run says its own. Guest RAM
+            // the host really holds: the pool mapping's resident size.
+            let touched = Self.residentKiB(of: UInt(bitPattern: finished.pool.directMap.virtualBase))
             FileHandle.standardError.write("hvkit run: peak_rss_kib \(Self.peakRSSKiB()) guest_ram_touched_kib \(touched)\n".data(using: .utf8)!)
         }
-        switch outcome {
-        case let .exited(status): if status != 0 { throw ExitCode(Int32(status)) }
-        case .halted: break
-        case .timeLimit: throw ExitCode(3)
-        default: throw ExitCode(2)
-        }
+        let status = ImageRun.exitStatus(outcome)
+        if status != 0 { throw ExitCode(status) }
     }
 
     /// The resident KiB of the mapping that holds `address` (smaps).
