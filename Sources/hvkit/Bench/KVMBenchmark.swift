@@ -65,7 +65,21 @@ struct KVMBenchmark {
         let anonFaulting = try timedRun(anon)
         let anonPresent = try timedRun(anon)
 
+        // HVKit eager over known-zero frames: the frames are mapped (one
+        // slot) but the host has not touched them, so the first touch is
+        // the host kernel's demand fault, with no exit to HVKit.
+        let zeroPool = try HostMemoryPool.make(capacity: 64 << 20)
+        let zeroSpace = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: zeroPool)
+        try zeroSpace.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+        try zeroSpace.mapAlloc(GuestPhysAddr(Self.lazyStart), size: bytes, flags: .readWrite, populate: .eager)
+        let zero = try GuestRunner(space: zeroSpace, system: system)
+        try zero.load(code, at: 0x1000)
+        let zeroFirst = try timedRun(zero)
+        let zeroAgain = try timedRun(zero)
+
         guard record else { return }
+        figures.record("eager_known_zero_first_touch_us", "us", max(0, zeroFirst - zeroAgain) / Double(Self.pages) / 1000)
+        figures.record("eager_known_zero_memslots", "slots", Double(zero.slots.slotCount))
         figures.record("lazy_fault_roundtrip_us", "us", max(0, faulting - present) / Double(Self.pages) / 1000)
         figures.record("kvm_anon_fault_us", "us", max(0, anonFaulting - anonPresent) / Double(Self.pages) / 1000)
         figures.record("lazy_fault_host_handling_us", "us", host / 1000)
