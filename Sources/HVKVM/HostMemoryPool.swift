@@ -20,6 +20,8 @@ public enum HostMemoryPool {
         let memory = try Sys.mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, "mmap(host memory pool)")
         if transparentHugePages { _ = Sys.madvise(memory, length, MADV_HUGEPAGE) }
         // A fresh anonymous mapping reads as zero: the pool knows its frames need no zeroing until used.
-        return HeapFramePool(memory: memory, capacity: capacity, physicalBase: physicalBase, zeroFilled: true) { p in Sys.munmap(p, length) }
+        // Scrubbing drops pages (MADV_DONTNEED): they read as zero again and leave the RSS.
+        return HeapFramePool(memory: memory, capacity: capacity, physicalBase: physicalBase, zeroFilled: true,
+                             discard: { p, n in Sys.madvise(p, n, MADV_DONTNEED) }) { p in Sys.munmap(p, length) }
     }
 }

@@ -55,7 +55,16 @@ public final class MemslotSync {
         }
         // No slot reaches the released frames any more (a failed slot
         // operation above leaves them quarantined: the token gives them back).
+        let freed = released.frameCount
         released.complete()
+        // Off the fault path: the host drops what was just freed, so the
+        // next owner gets it zero without anyone writing it.
+        if freed > 0 { pool?.scrub() }
+    }
+
+    /// The pool under the space's allocator, when there is one to scrub.
+    private var pool: HeapFramePool? {
+        space.allocator as? HeapFramePool ?? (space.allocator as? TrackingAllocator)?.inner as? HeapFramePool
     }
 
     /// Frames released by the space's changes and still waiting for a sync.

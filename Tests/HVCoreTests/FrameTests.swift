@@ -248,4 +248,42 @@ struct KnownZeroFrameTests {
         pool.zero(f, count: 1)
         #expect(Self.bytes(pool, f).allSatisfy { $0 == 0 })
     }
+
+    @Test func scrubbingHandsUsedFreeFramesToTheHostInBulk() throws {
+        let bytes = 16 * 4096
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        final class Calls: @unchecked Sendable { var ranges: [(Int, Int)] = [] }
+        let calls = Calls()
+        let base = UInt(bitPattern: memory)
+        let pool = HeapFramePool(memory: memory, capacity: UInt64(bytes), physicalBase: HostPhysAddr(0x1_0000_0000), zeroFilled: true,
+                                 discard: { p, n in
+                                     calls.ranges.append((Int(UInt(bitPattern: p) - base), n))
+                                     p.initializeMemory(as: UInt8.self, repeating: 0, count: n)   // what MADV_DONTNEED gives
+                                     return true
+                                 }) { $0.deallocate() }
+        let frames = try pool.allocateFrames(count: 4)
+        for f in frames { pool.hostVirtual(HostPhysAddr(f))!.initializeMemory(as: UInt8.self, repeating: 0x77, count: 4096) }
+        for f in frames { pool.free(HostPhysAddr(f), count: 1) }
+        #expect(pool.knownZeroFrameCount == 12)
+        #expect(pool.scrub() == 4)
+        #expect(calls.ranges.count == 1 && calls.ranges[0] == (0, 4 * 4096), "one call for the whole run: \(calls.ranges)")
+        #expect(pool.knownZeroFrameCount == 16 && pool.freeFrameCount == 16, "clean and free again")
+        #expect(pool.scrub() == 0, "nothing left to scrub")
+        // Handed out again, they are not written: the host already zeroed them.
+        let again = try pool.allocateFrame()
+        pool.zero(again, count: 1)
+        #expect(calls.ranges.count == 1)
+        #expect(Array(UnsafeRawBufferPointer(start: pool.hostVirtual(again)!, count: 4096)).allSatisfy { $0 == 0 })
+    }
+
+    @Test func scrubbingWithoutTheHostWritesZeros() throws {
+        let pool = HeapFramePool(capacity: 4 * 4096)
+        let f = try pool.allocateFrame()
+        pool.hostVirtual(f)!.initializeMemory(as: UInt8.self, repeating: 0x55, count: 4096)
+        pool.free(f, count: 1)
+        #expect(pool.scrub() == 4, "a pool over ordinary memory scrubs every free frame")
+        #expect(Array(UnsafeRawBufferPointer(start: pool.hostVirtual(f)!, count: 4096)).allSatisfy { $0 == 0 })
+        #expect(pool.knownZeroFrameCount == 4)
+    }
 }

@@ -150,6 +150,33 @@ struct FrameBitmap: ~Copyable {
         return runs
     }
 
+    /// Free frames that may hold data, up to `limit` of them, as runs:
+    /// marked used (so no one takes them while they are scrubbed) and
+    /// clean. The caller scrubs them and gives them back with `set(used: false)`.
+    mutating func takeDirtyFree(limit: Int) -> [(start: Int, count: Int)] {
+        var runs: [(start: Int, count: Int)] = []
+        var taken = 0
+        for w in dirty.indices where taken < limit {
+            let candidates = dirty[w] & ~words[w]
+            if candidates == 0 { continue }
+            for b in 0..<64 where taken < limit && Kernels.bitmapBitIsSet(candidates, bit: UInt64(b)) {
+                let f = w * 64 + b
+                if let last = runs.last, last.start + last.count == f { runs[runs.count - 1].count += 1 } else { runs.append((f, 1)) }
+                taken += 1
+            }
+        }
+        for run in runs {
+            set(run.start, run.count, used: true)
+            var f = run.start
+            while f < run.start + run.count {
+                let n = min(64 - (f & 63), run.start + run.count - f)
+                dirty[f >> 6] = Kernels.bitmapMark(dirty[f >> 6], mask: Self.runMask(f, n), used: false)
+                f += n
+            }
+        }
+        return runs
+    }
+
     /// Frames whose contents are known to be zero.
     var cleanCount: Int { frameCount - dirty.reduce(0) { $0 + $1.nonzeroBitCount } }
 

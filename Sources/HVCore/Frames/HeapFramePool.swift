@@ -9,6 +9,10 @@ public final class HeapFramePool: FrameAllocator {
     public let directMap: DirectMap
     private let bitmap: Mutex<FrameBitmap>
     private let release: @Sendable (UnsafeMutableRawPointer) -> Void
+    /// The host's help in zeroing: drops the pages of a range so they read
+    /// as zero again (MADV_DONTNEED on private anonymous memory); false
+    /// when it could not, and the pool writes zeros itself.
+    private let discard: (@Sendable (UnsafeMutableRawPointer, Int) -> Bool)?
 
     /// - Parameters:
     ///   - capacity: bytes, a positive multiple of 4 KiB.
@@ -31,6 +35,7 @@ public final class HeapFramePool: FrameAllocator {
     /// - Parameter zeroFilled: the memory reads as zero now (fresh anonymous
     ///   mmap): frames handed out for the first time need no zeroing.
     public init(memory: UnsafeMutableRawPointer, capacity: UInt64, physicalBase: HostPhysAddr, zeroFilled: Bool,
+                discard: (@Sendable (UnsafeMutableRawPointer, Int) -> Bool)? = nil,
                 release: @escaping @Sendable (UnsafeMutableRawPointer) -> Void) {
         precondition(capacity > 0 && capacity % frameSize == 0, "pool capacity must be a positive multiple of 4 KiB")
         precondition(physicalBase.raw != 0 && physicalBase.isAligned(to: .size1G), "pool base must be non-zero and 1 GiB aligned")
@@ -40,6 +45,7 @@ public final class HeapFramePool: FrameAllocator {
         directMap = DirectMap(physicalBase: physicalBase.raw, virtualBase: memory, size: capacity)
         bitmap = Mutex(FrameBitmap(frameCount: capacityFrames, zeroFilled: zeroFilled))
         self.release = release
+        self.discard = discard
     }
 
     deinit { release(directMap.virtualBase) }
@@ -48,6 +54,21 @@ public final class HeapFramePool: FrameAllocator {
 
     /// Frames still as the host gave them (zero), allocated or not.
     public var knownZeroFrameCount: Int { bitmap.withLock { $0.cleanCount } }
+
+    /// Zeroes free frames that were used, in bulk and off any fault path
+    /// (the host drops whole runs when it can), so handing them out later
+    /// costs no zeroing. Returns how many frames it scrubbed.
+    @discardableResult
+    public func scrub(limit: Int = .max) -> Int {
+        let runs = bitmap.withLock { $0.takeDirtyFree(limit: limit) }
+        for run in runs {
+            let p = directMap.pointer(address(ofFrame: run.start).raw)!
+            if discard?(p, run.count * Int(frameSize)) != true { fillZero(address(ofFrame: run.start), count: run.count) }
+        }
+        // Back in circulation, known zero.
+        bitmap.withLock { map in for run in runs { map.set(run.start, run.count, used: false) } }
+        return runs.reduce(0) { $0 + $1.count }
+    }
 
     /// Zeroes only the frames of the run that may hold data; frames the
     /// host gave zeroed and nobody has written since are left untouched
