@@ -12,12 +12,12 @@ struct ConfigRun {
 
     func run(lazy: Bool, hide: String?, stopAt: String, timeLimit: Int, json: Bool) throws {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ValidationError("cannot read \(path)")
+            throw badInput("run", "cannot read \(path)")
         }
         let config: VMConfig
-        do { config = try ConfigParser.parse(file: path, text: text) } catch { throw ValidationError("\(error)") }
+        do { config = try ConfigParser.parse(file: path, text: text) } catch { throw badInput("run", "\(error)") }
         let r: LinuxBootConfig
-        do { r = try LinuxBootConfig(config, path: path) } catch { throw ValidationError("\(error)") }
+        do { r = try LinuxBootConfig(config, path: path) } catch { throw badInput("run", "\(error)") }
         if !json {
             for note in r.notes { FileHandle.standardError.write(Data("hvkit run: \(path): \(note)\n".utf8)) }
         }

@@ -22,7 +22,7 @@ struct KernelRun {
     let json: Bool
 
     func read(_ path: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw badInput("run", "cannot read \(path)") }
         return [UInt8](data)
     }
 
@@ -36,7 +36,7 @@ struct KernelRun {
         do {
             plan = try LinuxBootPlan(image: try read(kernel), initrd: try initrd.map(read), commandLine: cmdline, ram: memory, lazy: lazy)
         } catch let error as ImageError {
-            throw ValidationError("\(kernel): \(error)")
+            throw badInput("run", "\(kernel): \(error)")
         }
         let system = try KVMSystem()
         let out = FileHandle.standardOutput

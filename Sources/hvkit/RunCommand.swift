@@ -98,7 +98,7 @@ struct RunCommand: ParsableCommand {
         let run = ImageRun(ram: try Self.number(memory ?? "64M"), lazy: lazy, lazyRegion: try Self.number(lazyRegion), maxExits: maxExits,
                            timeLimit: timeLimit > 0 ? .seconds(timeLimit) : nil)
         do throws(ImageRun.Problem) { try run.validate() } catch { throw ValidationError(error.description) }
-        guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
+        guard let data = FileManager.default.contents(atPath: image) else { throw badInput("run", "cannot read \(image)") }
         let bytes = [UInt8](data)
         let guest: GuestImage
         do {
@@ -111,7 +111,7 @@ struct RunCommand: ParsableCommand {
             }
             try guest.check(ram: run.ram)
         } catch let error as ImageError {
-            throw ValidationError("\(image): \(error)")
+            throw badInput("run", "\(image): \(error)")
         }
         // The console goes out as the guest writes it (what a user, and the
         // start-up benchmark, sees), not when the run is over.
@@ -119,7 +119,7 @@ struct RunCommand: ParsableCommand {
         do {
             finished = try run.run(guest, console: json ? nil : { byte in withUnsafePointer(to: byte) { _ = Glibc.write(1, $0, 1) } })
         } catch let error as ImageRun.Problem {
-            throw ValidationError("\(image): \(error)")
+            throw badInput("run", "\(image): \(error)")
         }
         let runner = finished.runner, outcome = finished.outcome
         if json {

@@ -80,6 +80,35 @@ struct CommandLineTests {
         }
     }
 
+    /// A bad input file for `hvkit run` (a truncated ELF, an image past RAM,
+    /// a missing file, a configuration that does not parse, a kernel that is
+    /// no bzImage) is exit 2 with one line, not 64 with the usage text.
+    @Test func badRunInputsAreExitTwoWithOneLine() throws {
+        guard HVKit.available() else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hvkit-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func file(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let cases: [(String, [String])] = [
+            ("truncated ELF", ["run", try file("short.elf", [0x7F, 0x45, 0x4C, 0x46, 2, 1, 1])]),
+            ("image past RAM", ["run", try file("big.bin", [0x90]), "--load-address", "0x7FFF000", "--memory", "2M"]),
+            ("missing file", ["run", dir.appendingPathComponent("absent.bin").path]),
+            ("unparsable configuration", ["run", try file("bad.toml", Array("[\u{1}".utf8))]),
+            ("not a bzImage", ["run", "--kernel", try file("kernel", [UInt8](repeating: 0, count: 4096))]),
+        ]
+        for (what, args) in cases {
+            let r = try HVKit.run(args, in: dir)
+            #expect(r.status == 2, "\(what): exit \(r.status)\n\(r.out)\(r.err)")
+            #expect(r.err.split(separator: "\n").count == 1 && r.err.hasPrefix("hvkit run: ") && !r.err.contains("Usage"), "\(what): \(r.err)")
+        }
+        // A wrong command line is still a usage error.
+        #expect(try HVKit.run(["run", try file("ok.bin", [0xF4]), "--mode", "sideways"], in: dir).status == 64)
+    }
+
     /// A malformed device tree is exit 2 with one line and nothing else.
     @Test func malformedDeviceTreesAreExitTwo() throws {
         guard HVKit.available() else { return }
