@@ -63,6 +63,12 @@ let package = Package(
         // The Swift runtime linked in statically: no shared libraries to find and relocate at start.
         .executableTarget(name: "hvkit-vmm", dependencies: ["HVCore", "HVKVM"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections"], .when(platforms: [.linux]))]),
+        // Fuzz targets: plain builds replay a corpus; `scripts/fuzz` builds them
+        // with -sanitize=fuzzer,address -DFUZZING for libFuzzer.
+        .target(name: "FuzzSupport", path: "Fuzz/support"),
+        .executableTarget(name: "fuzz-config", dependencies: ["HVConfig", "FuzzSupport"], path: "Fuzz/config"),
+        .executableTarget(name: "fuzz-dtb", dependencies: ["HVConfig", "FuzzSupport"], path: "Fuzz/dtb"),
+        .executableTarget(name: "fuzz-image", dependencies: ["HVKVM", "FuzzSupport"], path: "Fuzz/image"),
         .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "HVCoreTests",

@@ -44,6 +44,16 @@ struct LoaderTests {
         #expect(image.segments == [.init(address: 0x20_0000, bytes: [0xF4], memorySize: 1)])
     }
 
+    /// Found by fuzz-image (its input is in Fuzz/corpus/image): a program
+    /// header offset past Int.max trapped converting it; it is refused.
+    @Test func aProgramHeaderTableOutsideTheFileIsRefused() throws {
+        var file = Self.elf64(entry: 0x20_0000, paddr: 0x20_0000, data: [0xF4])
+        for (i, b) in withUnsafeBytes(of: UInt64(0xF9FF_FFFF_FFFF_FFC0).littleEndian, Array.init).enumerated() { file[32 + i] = b }
+        #expect(throws: ImageError.truncated(what: "the program header table", need: Int.max, have: file.count)) { try ELFLoader.load(file) }
+        for (i, b) in withUnsafeBytes(of: UInt64(file.count - 8).littleEndian, Array.init).enumerated() { file[32 + i] = b }
+        #expect(throws: ImageError.self, "a table that starts inside the file but runs past its end") { try ELFLoader.load(file) }
+    }
+
     @Test func refusesBadImagesBeforeTheVMStarts() throws {
         #expect(throws: ImageError.badMagic) { try ELFLoader.load([UInt8](repeating: 1, count: 64)) }
         #expect(throws: ImageError.truncated(what: "the ELF identification", need: 16, have: 4)) { try ELFLoader.load([0x7F, 0x45, 0x4C, 0x46]) }

@@ -34,6 +34,12 @@ public enum ELFLoader {
             phnum = try read(bytes, 44, "e_phnum")
         }
         guard phentsize >= (is64 ? 56 : 32) else { throw .unsupported("program header entries of \(phentsize) bytes are too small") }
+        // The whole table inside the file, in 64-bit arithmetic (an offset
+        // past Int.max must be refused, not converted).
+        let tableEnd = phoff.addingReportingOverflow(UInt64(phnum) * UInt64(phentsize))
+        guard !tableEnd.overflow, tableEnd.partialValue <= UInt64(bytes.count) else {
+            throw .truncated(what: "the program header table", need: Int(clamping: tableEnd.overflow ? UInt64.max : tableEnd.partialValue), have: bytes.count)
+        }
         var segments: [GuestImage.Segment] = []
         for i in 0..<Int(phnum) {
             let at = Int(phoff) + i * Int(phentsize)
