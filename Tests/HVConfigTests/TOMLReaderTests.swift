@@ -87,6 +87,19 @@ struct TOMLReaderTests {
         do { _ = try TOMLParser.parse(bytes: doc) } catch { #expect(error.position.line == 1 && error.position.column >= 1) }
     }
 
+    /// Found by fuzz-config (its input is in Fuzz/corpus/config): arrays
+    /// nested hundreds deep overflowed the stack in the recursive reader.
+    /// Nesting is limited; an ordinary depth still reads.
+    @Test func deepNestingIsAnErrorNotAStackOverflow() throws {
+        for opener in ["[", "{a = "] {
+            let doc = "x = " + String(repeating: opener, count: 100_000)
+            #expect(throws: TOMLError.self) { try TOMLParser.parse(bytes: Array(doc.utf8)) }
+            do { _ = try TOMLParser.parse(bytes: Array(doc.utf8)) } catch { #expect(error.description.contains("nested more than 64 deep"), "\(error)") }
+        }
+        let fine = "x = " + String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect((try? TOMLParser.parse(bytes: Array(fine.utf8))) != nil)
+    }
+
     @Test func everyKeyAndValueKnowsWhereItWasWritten() throws {
         let t = try TOMLParser.parse("# c\n[kernel]\nentry = 0x8000\nregions = [\n  [1, 2],\n  [3, 4], # x\n]\n[devices]\nname.first = 'é'  \n")
         let kernel = try #require(t["kernel"]?.table)

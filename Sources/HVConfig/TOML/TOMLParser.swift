@@ -54,6 +54,17 @@ public enum TOMLParser {
 
         init(scanner: TOMLScanner) { s = scanner }
 
+        /// Arrays and inline tables nest at most this deep: each level is a
+        /// recursive call here (and in everything that walks the tree), so
+        /// an input of nothing but '[' must be refused before the stack ends.
+        static let maxNesting = 64
+        var nesting = 0
+
+        mutating func enterNested(_ what: String) throws(TOMLError) {
+            nesting += 1
+            guard nesting <= Self.maxNesting else { throw s.error("\(what) nested more than \(Self.maxNesting) deep") }
+        }
+
         mutating func document() throws(TOMLError) -> TOMLTable {
             var section = root
             while true {
@@ -133,6 +144,8 @@ public enum TOMLParser {
         }
 
         mutating func array() throws(TOMLError) -> [TOMLNode] {
+            try enterNested("arrays and inline tables")
+            defer { nesting -= 1 }
             let open = s.i
             s.i += 1
             var out: [TOMLNode] = []
@@ -151,6 +164,8 @@ public enum TOMLParser {
         }
 
         mutating func inlineTable() throws(TOMLError) -> TOMLTable {
+            try enterNested("arrays and inline tables")
+            defer { nesting -= 1 }
             let table = TOMLTableBuilder(origin: .header, at: s.position)
             var inner: [TOMLTableBuilder] = []
             s.i += 1
