@@ -9,21 +9,6 @@ func fuzzOne(_ bytes: [UInt8]) {
     _ = tree.paths.count
 }
 
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzEntry(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    fuzzOne(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
-    return 0
+@main struct Target {
+    static func main() throws { try fuzzTarget(fuzzOne) }
 }
-
-/// The executable's entry point (SwiftPM links `main` to it): libFuzzer's driver.
-@_cdecl("fuzz_dtb_main")
-public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    runFuzzer(argc, argv, fuzzEntry)
-}
-#else
-/// Without the fuzzer: replays the files given (a corpus) through the same entry point.
-@main struct Replay {
-    static func main() throws { try replay(CommandLine.arguments.dropFirst(), fuzzOne) }
-}
-#endif

@@ -43,16 +43,31 @@ func contents(_ path: String) -> [UInt8]? {
     }
 }
 
+/// The whole of a fuzz target's `main`: under `-DFUZZING` (scripts/fuzz),
+/// libFuzzer's driver with `body` as the target; in a plain build, the
+/// corpus replay of the files named on the command line.
+public func fuzzTarget(_ body: @escaping ([UInt8]) -> Void) throws {
+    #if FUZZING
+    target = body
+    var argc = CommandLine.argc
+    var argv = CommandLine.unsafeArgv
+    exit(LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput))
+    #else
+    try replay(CommandLine.arguments.dropFirst(), body)
+    #endif
+}
+
 #if FUZZING
+/// The target libFuzzer calls, set once before the driver starts.
+nonisolated(unsafe) var target: (([UInt8]) -> Void)?
+
 @_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
-/// Hands the process to libFuzzer's driver with `callback` as the target.
-public func runFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-                      _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt {
-    var count = argc
-    var vector = argv
-    return LLVMFuzzerRunDriver(&count, &vector, callback)
+@_cdecl("LLVMFuzzerTestOneInput")
+public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    target?(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
 }
 #endif

@@ -1,4 +1,7 @@
 import HVCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs a flat binary or ELF image in a VM whose RAM is an HVCore address
 /// space: what `hvkit run IMAGE` and the lean `hvkit-vmm` both do. Needs
@@ -79,6 +82,42 @@ public struct ImageRun {
         case .halted: 0
         case .timeLimit: 3
         default: 2
+        }
+    }
+
+    /// For `hvkit bench kvm` (set HVKIT_REPORT_PEAK_RSS): a parent's wait4
+    /// sees its own size in a spawned child's peak RSS, so the run reports
+    /// its own, and the guest RAM the host really holds (the resident size
+    /// of the pool's mapping). Nil when not asked for.
+    public static func peakRSSReport(_ f: Finished) -> String? {
+        guard getenv("HVKIT_REPORT_PEAK_RSS") != nil else { return nil }
+        let peak = procFile("/proc/self/status").split(separator: "\n").first { $0.hasPrefix("VmHWM:") }
+            .flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        let address = UInt(bitPattern: f.pool.directMap.virtualBase)
+        var touched = 0, inside = false
+        for line in procFile("/proc/self/smaps").split(separator: "\n") {
+            let range = line.prefix(while: { $0 != " " }).split(separator: "-")
+            if range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16) {
+                inside = lo <= address && address < hi
+            } else if inside, line.hasPrefix("Rss:") {
+                touched = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                break
+            }
+        }
+        return "hvkit run: peak_rss_kib \(peak) guest_ram_touched_kib \(touched)"
+    }
+
+    /// A /proc file read to its end (they report no size), or "".
+    static func procFile(_ path: String) -> String {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { return String(decoding: bytes, as: UTF8.self) }
+            bytes += chunk[0..<n]
         }
     }
 }

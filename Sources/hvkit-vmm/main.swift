@@ -38,25 +38,6 @@ func readFile(_ path: String) -> [UInt8] {
     }
 }
 
-/// For `hvkit bench kvm`, as `hvkit run` does: this process's peak RSS
-/// and the resident size of the guest memory mapping, on stderr.
-func reportPeakRSS(guestMemory address: UInt) {
-    let status = String(decoding: readFile("/proc/self/status"), as: UTF8.self)
-    let peak = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") }.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-    var touched = 0, inside = false
-    for line in String(decoding: readFile("/proc/self/smaps"), as: UTF8.self).split(separator: "\n") {
-        let range = line.prefix(while: { $0 != " " }).split(separator: "-")
-        if range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16) {
-            inside = lo <= address && address < hi
-        } else if inside, line.hasPrefix("Rss:") {
-            touched = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-            break
-        }
-    }
-    var line = "hvkit run: peak_rss_kib \(peak) guest_ram_touched_kib \(touched)\n"
-    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-}
-
 let usage = "usage: hvkit-vmm IMAGE [--mode real|protected] [--memory SIZE] [--lazy] [--lazy-region SIZE] [--load-address A] [--entry A] [--max-exits N] [--time-limit S]"
 var image: String?
 var mode = "real", memory: UInt64 = 64 << 20, lazy = false, lazyRegion: UInt64 = 0, loadAddress: UInt64 = 0x1000
@@ -97,7 +78,10 @@ do {
         .run(guest) { byte in withUnsafePointer(to: byte) { _ = write(1, $0, 1) } }
     if !finished.runner.serialOutput.isEmpty, finished.runner.serialOutput.last != 10 { print() }
     print(ImageRun.summary(finished))
-    if getenv("HVKIT_REPORT_PEAK_RSS") != nil { reportPeakRSS(guestMemory: UInt(bitPattern: finished.pool.directMap.virtualBase)) }
+    if let report = ImageRun.peakRSSReport(finished) {
+        var line = report + "\n"
+        line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
     exit(ImageRun.exitStatus(finished.outcome))
 } catch {
     fail("\(image): \(error)")

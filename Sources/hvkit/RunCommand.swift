@@ -130,39 +130,8 @@ struct RunCommand: ParsableCommand {
             if !runner.serialOutput.isEmpty, !runner.serialText.hasSuffix("\n") { print() }
             print(ImageRun.summary(finished))
         }
-        if ProcessInfo.processInfo.environment["HVKIT_REPORT_PEAK_RSS"] != nil {
-            // For `hvkit bench kvm`: a parent's wait4 sees its own size in a
-            // spawned child's peak RSS, so the run says its own. Guest RAM
-            // the host really holds: the pool mapping's resident size.
-            let touched = Self.residentKiB(of: UInt(bitPattern: finished.pool.directMap.virtualBase))
-            FileHandle.standardError.write("hvkit run: peak_rss_kib \(Self.peakRSSKiB()) guest_ram_touched_kib \(touched)\n".data(using: .utf8)!)
-        }
+        if let report = ImageRun.peakRSSReport(finished) { FileHandle.standardError.write(Data((report + "\n").utf8)) }
         let status = ImageRun.exitStatus(outcome)
         if status != 0 { throw ExitCode(status) }
-    }
-
-    /// The resident KiB of the mapping that holds `address` (smaps).
-    static func residentKiB(of address: UInt) -> Int {
-        // Read to the end: /proc files report no size, which some readers take at its word.
-        guard let handle = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return 0 }
-        let smaps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-        try? handle.close()
-        var inside = false
-        for line in smaps.split(separator: "\n") {
-            let range = line.prefix(while: { $0 != " " }).split(separator: "-")
-            if range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16) {
-                inside = lo <= address && address < hi
-            } else if inside, line.hasPrefix("Rss:") {
-                return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-            }
-        }
-        return 0
-    }
-
-    /// VmHWM of this process, in KiB (0 where /proc says nothing).
-    static func peakRSSKiB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 }

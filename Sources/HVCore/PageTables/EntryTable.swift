@@ -66,11 +66,10 @@ extension NestedPageTable {
 
     /// The shipped form of a walk's answer.
     @inlinable @inline(__always)
-    static func result(_ answer: WalkAnswer<UInt64>, _ g: UInt64, onlyLevel: Int? = nil) -> WalkResult {
+    static func result(_ answer: WalkAnswer<UInt64>, _ g: UInt64) -> WalkResult {
         if answer.torn { return .torn }
         guard answer.mapped else { return .unmapped }
-        // A walk of one level can map only at that level: a constant size.
-        guard let size = PageSize(level: onlyLevel ?? Int(truncatingIfNeeded: answer.level)) else { return .torn }
+        guard let size = PageSize(level: Int(truncatingIfNeeded: answer.level)) else { return .torn }
         return .mapped(Translation(hostAddress: HostPhysAddr(answer.hostAddress), flags: MappingFlags(rawValue: answer.flags),
                                    pageSize: size, leafStart: GuestPhysAddr(g & ~(size.bytes - 1))))
     }
@@ -91,7 +90,7 @@ extension NestedPageTable {
         // table: an empty window (which would refuse one) is all it needs.
         var memory = WindowTableMemory(directMap: DirectMap(physicalBase: 0, virtualBase: UnsafeMutableRawPointer(table), size: 0),
                                        observe: observe)
-        return result(Format.walk(&memory, from: table, level: level, through: level, g, when: true), g, onlyLevel: level)
+        return result(Format.walk(&memory, from: table, level: level, through: level, g, when: true), g)
     }
 }
 

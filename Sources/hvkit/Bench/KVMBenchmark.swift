@@ -40,13 +40,20 @@ struct KVMBenchmark {
         let bytes = UInt64(Self.pages) * 4096
         let code = TestGuests.touchPages(from: UInt32(Self.lazyStart), to: UInt32(Self.lazyStart + bytes))
 
+        // A fresh 64 MiB pool, 1 MiB of eager RAM with the touch guest at
+        // 0x1000, and `region` mapping the 4,096 pages it touches.
+        func vm(_ region: (EPTAddrSpace) throws -> Void) throws -> (EPTAddrSpace, GuestRunner) {
+            let pool = try HostMemoryPool.make(capacity: 64 << 20)
+            let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+            try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
+            try region(space)
+            let runner = try GuestRunner(space: space, system: system)
+            try runner.load(code, at: 0x1000)
+            return (space, runner)
+        }
+
         // HVKit: a lazy region, each page filled by handlePageFault.
-        let pool = try HostMemoryPool.make(capacity: 64 << 20)
-        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
-        try space.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        try space.mapAlloc(GuestPhysAddr(Self.lazyStart), size: bytes, flags: .readWrite, populate: .lazy)
-        let runner = try GuestRunner(space: space, system: system)
-        try runner.load(code, at: 0x1000)
+        let (space, runner) = try vm { try $0.mapAlloc(GuestPhysAddr(Self.lazyStart), size: bytes, flags: .readWrite, populate: .lazy) }
         let slotOpsBefore = runner.slots.operations
         let faulting = try timedRun(runner)
         guard runner.lazyFaults == Self.pages else { throw KVMBenchError.guest("\(runner.lazyFaults) lazy faults, not \(Self.pages)") }
@@ -54,26 +61,18 @@ struct KVMBenchmark {
         let host = runner.faultRoundTrips.sorted()[runner.faultRoundTrips.count / 2]
 
         // KVM alone: one plain memslot over host memory nobody has touched
-        // (the top of a fresh pool, mapped linearly), faulted in by KVM and
-        // the host kernel.
-        let anonPool = try HostMemoryPool.make(capacity: 64 << 20)
-        let anonSpace = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: anonPool)
-        try anonSpace.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        try anonSpace.mapLinear(GuestPhysAddr(Self.lazyStart), to: HostPhysAddr(0x1_0000_0000 + (32 << 20)), size: bytes, flags: .readWrite)
-        let anon = try GuestRunner(space: anonSpace, system: system)
-        try anon.load(code, at: 0x1000)
+        // (the top of the fresh pool, mapped linearly), faulted in by KVM
+        // and the host kernel.
+        let (_, anon) = try vm {
+            try $0.mapLinear(GuestPhysAddr(Self.lazyStart), to: HostPhysAddr(0x1_0000_0000 + (32 << 20)), size: bytes, flags: .readWrite)
+        }
         let anonFaulting = try timedRun(anon)
         let anonPresent = try timedRun(anon)
 
         // HVKit eager over known-zero frames: the frames are mapped (one
         // slot) but the host has not touched them, so the first touch is
         // the host kernel's demand fault, with no exit to HVKit.
-        let zeroPool = try HostMemoryPool.make(capacity: 64 << 20)
-        let zeroSpace = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: zeroPool)
-        try zeroSpace.mapAlloc(GuestPhysAddr(0), size: 1 << 20, flags: .rwx, populate: .eager)
-        try zeroSpace.mapAlloc(GuestPhysAddr(Self.lazyStart), size: bytes, flags: .readWrite, populate: .eager)
-        let zero = try GuestRunner(space: zeroSpace, system: system)
-        try zero.load(code, at: 0x1000)
+        let (_, zero) = try vm { try $0.mapAlloc(GuestPhysAddr(Self.lazyStart), size: bytes, flags: .readWrite, populate: .eager) }
         let zeroFirst = try timedRun(zero)
         let zeroAgain = try timedRun(zero)
 
