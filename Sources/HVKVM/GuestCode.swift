@@ -106,6 +106,28 @@ public enum TestGuests {
         return c.assembled()
     }
 
+    /// 32-bit flat mode: ORs together every 32-bit word of [lo, hi), reports
+    /// the result on the report port and exits 0: a guest's check that
+    /// memory it was given reads as zero. Keep the range small (each word
+    /// is a loop iteration at kernel level).
+    public static func orWords(from lo: UInt32, to hi: UInt32) -> [UInt8] {
+        var c = GuestCode()
+        c.emit(0x31, 0xDB)                           // xor ebx, ebx
+        c.emit(0xBF); c.emit32(lo)                   // mov edi, lo
+        c.label("loop")
+        c.emit(0x0B, 0x1F)                           // or ebx, [edi]
+        c.emit(0x83, 0xC7, 0x04)                     // add edi, 4
+        c.emit(0x81, 0xFF); c.emit32(hi)             // cmp edi, hi
+        c.jump(0x72, to: "loop")                     // jb loop
+        c.emit(0x89, 0xD8)                           // mov eax, ebx
+        c.emit(0x66, 0xBA, 0x02, 0x05)               // mov dx, 0x502
+        c.emit(0xEF)                                 // out dx, eax
+        c.emit(0x66, 0xBA, 0x01, 0x05)               // mov dx, 0x501
+        c.emit(0xB0, 0x00, 0xEE)                     // mov al, 0; out dx, al
+        c.emit(0xF4)                                 // hlt
+        return c.assembled()
+    }
+
     /// 32-bit: reads (or writes) one word at `address`, then exits 0. Used
     /// to probe unmapped and read-only guest memory.
     public static func probe(_ address: UInt32, write: Bool) -> [UInt8] {

@@ -65,10 +65,11 @@ public struct RegisterDump: Equatable, CustomStringConvertible {
     }
 }
 
-/// Runs one vCPU of a VM whose memory is an HVCore address space. Lazy
-/// pages arrive as MMIO exits: the runner faults them in through the
-/// address space, completes the one access against the new frame, adds
-/// the slot and resumes.
+/// Runs one vCPU of a VM whose memory is an HVCore address space. Pages of
+/// lazy areas with a window are the host kernel's to fault in (see
+/// `MemslotSync`); other lazy pages arrive as MMIO exits: the runner faults
+/// them in through the address space, completes the one access against the
+/// new frame, adds the slot and resumes.
 public final class GuestRunner {
     public static let serialPort: UInt16 = 0x3F8
     public static let debugExitPort: UInt16 = 0x501
@@ -81,7 +82,12 @@ public final class GuestRunner {
     public let slots: MemslotSync
     public private(set) var serialOutput: [UInt8] = []
     public private(set) var reports: [UInt32] = []
-    public private(set) var lazyFaults = 0
+    /// Lazy pages the guest filled: through an exit (`exitFaults`) or, in a
+    /// lazy window, through the host kernel's demand fault (recorded when a
+    /// run returns).
+    public var lazyFaults: Int { exitFaults + slots.windowFills }
+    /// Lazy pages filled by the runner at an MMIO exit.
+    public private(set) var exitFaults = 0
     /// Lazy pages the host faulted in itself to load images (not the guest's doing).
     public internal(set) var loadFaults = 0
     /// Set when pages became present outside a run (`load`): slots are synced before the next entry.
@@ -127,6 +133,7 @@ public final class GuestRunner {
     public func syncSlots() throws(KVMError) { try slots.sync() }
 
     public func dump() -> RegisterDump {
+        recordWindowFills()  // the bytes at RIP may be on a page the guest filled itself
         var unreadable: String?
         var r = kvm_regs(), s = kvm_sregs()
         do throws(KVMError) {
@@ -156,8 +163,28 @@ public final class GuestRunner {
     ///     KVM_RUN when it passes, even from a halted guest.
     ///   - stopWhen: asked before every entry (so after every handled exit);
     ///     a non-nil answer ends the run with `.stopped(answer)`.
+    ///
+    /// Lazy-window pages the guest filled during the run are recorded in
+    /// the space before it returns (or throws).
     public func run(maxExits: Int = 1_000_000, timeLimit: Duration? = nil,
                     stopWhen: ((GuestRunner) -> String?)? = nil) throws(KVMError) -> RunOutcome {
+        let outcome: RunOutcome
+        do {
+            outcome = try runEntries(maxExits: maxExits, timeLimit: timeLimit, stopWhen: stopWhen)
+        } catch {
+            recordWindowFills()
+            throw error
+        }
+        try slots.recordWindowFills()
+        return outcome
+    }
+
+    /// Records lazy-window fills where nothing can be thrown (a failure is reported).
+    private func recordWindowFills() {
+        do throws(KVMError) { try slots.recordWindowFills() } catch { Sys.report("recording lazy-window fills: \(error)") }
+    }
+
+    private func runEntries(maxExits: Int, timeLimit: Duration?, stopWhen: ((GuestRunner) -> String?)?) throws(KVMError) -> RunOutcome {
         let clock = ContinuousClock()
         let started = clock.now
         ckvm_set_immediate_exit(vcpu.run, 0)   // a watchdog of an earlier run may have set it
@@ -267,7 +294,7 @@ public final class GuestRunner {
         }
         switch space.handlePageFault(GuestPhysAddr(gpa), access: isWrite ? .write : .read) {
         case let .handled(t):
-            lazyFaults += 1
+            exitFaults += 1
             // Complete the one access against the new frame, then let KVM map it.
             do {
                 if isWrite {

@@ -49,6 +49,7 @@ public struct ImageRun {
         let system = try KVMSystem()
         let pool = try HostMemoryPool.make(capacity: ((ram + lazyRegion) / (2 << 20) + 16) * (2 << 20))
         let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        space.reservesLazyWindows = true   // lazy RAM: one slot, pages faulted in by the host
         try space.mapAlloc(GuestPhysAddr(0), size: ram, flags: .rwx, populate: lazy ? .lazy : .eager)
         if lazyRegion > 0 { try space.mapAlloc(GuestPhysAddr(ram), size: lazyRegion, flags: .rwx, populate: .lazy) }
         let runner = try GuestRunner(space: space, system: system)

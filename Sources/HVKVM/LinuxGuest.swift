@@ -52,6 +52,7 @@ public final class LinuxGuest {
         } catch { throw .kvm(error) }
         do throws(AddrSpaceError) {
             space = try EPTAddrSpace(range: try! GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+            space.reservesLazyWindows = true
             try plan.mapMemory(into: space)
         } catch { throw .memory(error) }
         do throws(KVMError) {

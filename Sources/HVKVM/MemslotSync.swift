@@ -1,10 +1,19 @@
 import HVCore
 
 /// Keeps a VM's memslots equal to what an address space maps: present
-/// leaves whose host memory the process can touch, coalesced into runs
-/// contiguous in guest and host and equal in flags. A mapping without
-/// WRITE becomes a KVM_MEM_READONLY slot. Execute permission cannot be
-/// expressed in memslots: the model enforces it, KVM does not.
+/// leaves whose host memory the process can touch, and the whole window of
+/// every lazy area that reserved one, coalesced into runs contiguous in
+/// guest and host and equal in flags. A mapping without WRITE becomes a
+/// KVM_MEM_READONLY slot. Execute permission cannot be expressed in
+/// memslots: the model enforces it, KVM does not.
+///
+/// Lazy windows: the space reserves each lazy area's frames as one run when
+/// it is mapped (`reservesLazyWindows`, switched on here), and the area's
+/// slot covers the run, so the guest's first touch of a page is the host
+/// kernel's own demand fault, with no exit and no slot change. The pages
+/// the guest filled that way are recorded in the space afterwards
+/// (`recordWindowFills`, from the pages the host reports resident), before
+/// anyone looks at the space through this VM.
 public final class MemslotSync {
     public let space: EPTAddrSpace
     public let vm: VirtualMachine
@@ -17,16 +26,28 @@ public final class MemslotSync {
         vm.retainMemory(space.allocator)
         if let tracker = space.allocator as? TrackingAllocator { vm.retainMemory(tracker.inner) }
         space.defersFrameRelease = true
+        space.reservesLazyWindows = true
         try sync()
     }
 
     /// The slots the address space calls for now.
     public func derive() -> [Memslot] {
-        var slots: [Memslot] = []
+        let windows = space.areas.filter { $0.window != nil }
+        var pieces: [Memslot] = []
+        func piece(_ gpa: UInt64, _ size: UInt64, _ hpa: UInt64, _ flags: MappingFlags) {
+            guard let host = space.allocator.hostVirtual(HostPhysAddr(hpa)) else { return }  // device memory: MMIO exits
+            pieces.append(Memslot(guest: gpa, size: size, host: UInt64(UInt(bitPattern: host)), readOnly: !flags.contains(.write), flags: flags))
+        }
+        var w = 0
         for leaf in space.leaves {
-            guard let host = space.allocator.hostVirtual(leaf.hpa) else { continue }  // device memory: MMIO exits
-            let slot = Memslot(guest: leaf.gpa.raw, size: leaf.pageSize.bytes, host: UInt64(UInt(bitPattern: host)),
-                               readOnly: !leaf.flags.contains(.write), flags: leaf.flags)
+            while w < windows.count, windows[w].end <= leaf.gpa.raw { w += 1 }
+            if w < windows.count, windows[w].contains(leaf.gpa.raw) { continue }  // the window's slot covers it
+            piece(leaf.gpa.raw, leaf.pageSize.bytes, leaf.hpa.raw, leaf.flags)
+        }
+        for area in windows { piece(area.start, area.size, area.window!, area.flags) }
+        pieces.sort { $0.guest < $1.guest }
+        var slots: [Memslot] = []
+        for slot in pieces {
             if var last = slots.last, Self.joins(last, slot) {
                 last.size += slot.size
                 slots[slots.count - 1] = last
@@ -36,6 +57,28 @@ public final class MemslotSync {
         }
         return slots
     }
+
+    /// Pages of lazy windows the guest has filled (resident in the host)
+    /// that the space does not know yet: recorded now. Returns how many.
+    @discardableResult
+    public func recordWindowFills() throws(KVMError) -> Int {
+        var touched: [UInt64] = []
+        for area in space.areas {
+            guard let window = area.window, let host = space.allocator.hostVirtual(HostPhysAddr(window)) else { continue }
+            try Sys.mincore(host, Int(area.size), into: &residency)
+            for page in 0..<Int(area.size / frameSize) where residency[page] & 1 != 0 {
+                let gpa = GuestPhysAddr(area.start + UInt64(page) * frameSize)
+                if space.translate(gpa) == nil { touched.append(window + UInt64(page) * frameSize) }
+            }
+        }
+        let filled = space.recordWindowFills(touched)
+        windowFills += filled
+        return filled
+    }
+
+    /// Pages of lazy windows recorded so far (filled by the guest through the host).
+    public private(set) var windowFills = 0
+    private var residency: [UInt8] = []
 
     /// Applies only the difference: deletes slots no longer wanted (first,
     /// so nothing overlaps), then adds the new ones.

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// Every system call HVKVM makes, and nothing else: open, close, ioctl,
-/// mmap, munmap, madvise. Each returns or throws `KVMError.call` naming the
+/// mmap, munmap, madvise, mincore. Each returns or throws `KVMError.call` naming the
 /// call and its errno.
 enum Sys {
     static func error(_ name: String) -> KVMError { .call(name, Errno(rawValue: ckvm_errno())) }
@@ -59,6 +59,15 @@ enum Sys {
     }
 
     static func munmap(_ p: UnsafeMutableRawPointer, _ length: Int) { _ = Glibc.munmap(p, length) }
+
+    /// mincore(2): one byte per page of `[p, p + length)`, bit 0 set where
+    /// the page is resident (a host page backs it).
+    static func mincore(_ p: UnsafeMutableRawPointer, _ length: Int, into vector: inout [UInt8]) throws(KVMError) {
+        let pages = (length + 4095) / 4096
+        if vector.count < pages { vector = [UInt8](repeating: 0, count: pages) }
+        let r = vector.withUnsafeMutableBufferPointer { Glibc.mincore(p, length, $0.baseAddress) }
+        if r != 0 { throw error("mincore") }
+    }
 
     /// madvise(2); advice only, so failure is reported, not fatal.
     static func madvise(_ p: UnsafeMutableRawPointer, _ length: Int, _ advice: Int32) -> Bool {

@@ -30,6 +30,7 @@ struct DemoCommand: ParsableCommand {
         let pool = try HostMemoryPool.make(capacity: 256 * mib)
         let tracker = TrackingAllocator(pool)
         let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: tracker)
+        space.reservesLazyWindows = true
         let ram = (GuestPhysAddr(0), 16 * mib), lazy = (GuestPhysAddr(64 * mib), 16 * mib), rom = (GuestPhysAddr(32 * mib), 2 * mib)
         try space.mapAlloc(ram.0, size: ram.1, flags: .rwx, populate: .eager)
         try space.mapAlloc(lazy.0, size: lazy.1, flags: .readWrite, populate: .lazy)
@@ -69,7 +70,7 @@ struct DemoCommand: ParsableCommand {
         let roundTrip = median(runner.faultRoundTrips)
         if json {
             let areas = space.areas.map { "{\"range\":\"\($0.range)\",\"flags\":\"\($0.flags)\",\"backend\":\"\($0.backend)\"}" }
-            print("{\"guest_output\":\(quote(runner.serialText)),\"hello\":\(quote(hello.description)),\"fill\":\(quote(fill.description)),\"read_only_probe\":\(quote(probe.description)),\"areas\":[\(areas.joined(separator: ","))],\"lazy_faults\":\(runner.lazyFaults),\"slots_at_start\":\(slotsAtStart),\"slots\":\(runner.slots.slotCount),\"fault_round_trip_ns_median\":\(Int(roundTrip)),\"pages_checked\":\(checked),\"divergences\":\(divergences)}")
+            print("{\"guest_output\":\(quote(runner.serialText)),\"hello\":\(quote(hello.description)),\"fill\":\(quote(fill.description)),\"read_only_probe\":\(quote(probe.description)),\"areas\":[\(areas.joined(separator: ","))],\"lazy_faults\":\(runner.lazyFaults),\"lazy_exit_faults\":\(runner.exitFaults),\"slots_at_start\":\(slotsAtStart),\"slots\":\(runner.slots.slotCount),\"fault_round_trip_ns_median\":\(Int(roundTrip)),\"pages_checked\":\(checked),\"divergences\":\(divergences)}")
         } else {
             print("HVKit demo: guests on KVM in HVCore-managed memory")
             print("\nGuest output:\n  " + runner.serialText.split(separator: "\n").joined(separator: "\n  "))
@@ -78,8 +79,10 @@ struct DemoCommand: ParsableCommand {
             print("  long-mode fill+check:      \(fill) (mismatches reported by the guest: \(runner.reports.last.map(String.init) ?? "-"))")
             print("  write to read-only memory: \(probe)")
             print("\nMemory map:")
-            for a in space.areas { print("  \(a.range)  \(a.flags)  \(a.backend)") }
-            print("\nLazy faults: \(runner.lazyFaults) (median exit-to-resume \(Int(roundTrip / 1000)) us)")
+            for a in space.areas { print("  \(a.range)  \(a.flags)  \(a.backend)" + (a.window.map { ", window at host \(hex($0))" } ?? "")) }
+            print("\nLazy pages filled: \(runner.lazyFaults), \(runner.exitFaults) of them through an exit"
+                  + (runner.exitFaults > 0 ? " (median exit-to-resume \(Int(roundTrip / 1000)) us)" : "")
+                  + "; the rest the host faulted in through the lazy area's window")
             print("Memslots: \(slotsAtStart) at start, \(runner.slots.slotCount) now (\(runner.slots.operations) slot operations)")
             for slot in runner.vm.slots.values.sorted(by: { $0.guest < $1.guest }) { print("  \(slot)") }
             print("Agreement: \(checked) pages checked against translate; divergences: \(divergences)")

@@ -38,6 +38,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         @usableFromInline let table: NestedPageTable<Format>
         var areas = AreaMap()
         var lazyFills = 0
+        var reservesLazyWindows = false
     }
 
     /// - Parameters:
@@ -194,8 +195,37 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         try mutate { (s: inout State) throws(AddrSpaceError) in
             try checkFree(s, lo, hi)
             if populate == .eager { try populateEager(s.table, lo, hi, flags) }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate)))
+            let window = populate == .lazy && s.reservesLazyWindows ? reserveWindow(lo, size) : nil
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window))
         }
+    }
+
+    /// A zeroed run of frames for a lazy area, or nil when the allocator
+    /// has no such run (the area then gets a frame at each fault). The run
+    /// is aligned like the guest range up to 2 MiB, so the host can back
+    /// both with the same huge pages.
+    private func reserveWindow(_ lo: UInt64, _ size: UInt64) -> UInt64? {
+        let huge = PageSize.size2M.bytes
+        let alignment = lo & (huge - 1) == 0 && size >= huge ? huge : frameSize
+        let count = Int(size / frameSize)
+        guard let run = try? allocator.allocateContiguous(count: count, alignment: alignment) else { return nil }
+        // Under the lock, before the area exists: no one can see these frames yet.
+        if zeroing == .always { allocator.zeroUntouched(run, count: count) }
+        return run.raw
+    }
+
+    /// When true, lazy Alloc areas mapped from now on reserve a window: a
+    /// contiguous run of frames, one per page, taken from the allocator at
+    /// map time and zeroed then; each page's first fault fills it with its
+    /// own frame of the run, without zeroing (only the guest can have
+    /// written it since). A VMM gives the hypervisor the whole run as one
+    /// memslot when the area is mapped, so the host fills pages on its own
+    /// and the VMM records them afterwards (`recordWindowFills`). The run
+    /// stays allocated until the area is unmapped. Off by default: an area
+    /// whose run cannot be had falls back to a frame per fault.
+    public var reservesLazyWindows: Bool {
+        get { state.withLock { $0.reservesLazyWindows } }
+        set { state.withLock { $0.reservesLazyWindows = newValue } }
     }
 
     /// Maps zeroed frames over `[lo, hi)`; on failure maps and keeps nothing.
@@ -277,13 +307,15 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             let freesLinear = bugs.on(.unmapFreesLinearHostPages)
             // The common case, inside one area: no list of areas to build.
             if let area = s.areas.removeArea(covering: lo, hi) {
-                let frees = freesLinear || area.backend.ownsFrames
+                // A window's frames go back as one run, filled or not, below.
+                let frees = area.window == nil && (freesLinear || area.backend.ownsFrames)
                 do throws(AddrSpaceError) {
                     try unmapLeaves(&s, gpa, size) { _ in frees }
                 } catch {
                     s.areas.insert(area)   // all or nothing: the area is back as it was
                     throw error
                 }
+                releaseWindow(&s, area.slice(lo, hi))
                 if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
                 if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
                 return
@@ -291,15 +323,24 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             let affected = s.areas.areas(overlapping: lo, hi)
             let freeAll = freesLinear || affected.allSatisfy(\.backend.ownsFrames)
             let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
+            let windowed = affected.filter { $0.window != nil }
             try unmapLeaves(&s, gpa, size) { leafGPA in
-                freeAll || owning.contains(where: { $0.contains(leafGPA) })
+                (freeAll || owning.contains(where: { $0.contains(leafGPA) })) && !windowed.contains(where: { $0.contains(leafGPA) })
             }
             for area in affected {
                 s.areas.remove(startingAt: area.start)
+                releaseWindow(&s, area.slice(lo, hi))
                 if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
                 if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
             }
         }
+    }
+
+    /// Releases the window frames of `piece` (a slice of a windowed area
+    /// whose leaves are already gone): filled and never-filled alike.
+    private func releaseWindow(_ s: inout State, _ piece: Area) {
+        guard let window = piece.window else { return }
+        s.table.release(HostPhysAddr(window), count: Int(piece.size / frameSize))
     }
 
     /// Removes the table's leaves in `[gpa, gpa + size)` and returns the
@@ -352,7 +393,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @_specialize(exported: true, where Format == Sv48x4Format)
     public func clear() {
         mutate { s in
-            for area in s.areas.all where area.backend.ownsFrames {
+            for area in s.areas.all where area.window != nil { releaseWindow(&s, area) }
+            for area in s.areas.all where area.backend.ownsFrames && area.window == nil {
                 s.table.forEachLeaf(overlapping: GuestPhysAddr(area.start), GuestPhysAddr(area.end)) { leaf in
                     s.table.release(leaf.hpa, count: Int(leaf.pageSize.bytes / frameSize))
                 }
@@ -392,6 +434,8 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             let page = gpa.alignedDown(to: .size4K)
             func fill() throws(PageTableError) -> NestedPageTable<Format>.PageFill {
                 try s.table.fillPage(gpa, flags: area.flags) { () throws(FrameError) -> HostPhysAddr in
+                    // The window's frame was zeroed when reserved; only the guest can have written it since.
+                    if let reserved = area.windowFrame(gpa.raw) { return HostPhysAddr(reserved) }
                     let frame = try allocator.allocateFrame()
                     zeroForGuest(frame, count: 1)
                     return frame
@@ -415,6 +459,38 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             s.lazyFills += 1
             return .handled(Translation(hostAddress: HostPhysAddr(frame.raw | gpa.pageOffset(in: .size4K)),
                                         flags: area.flags, pageSize: .size4K, leafStart: page))
+        }
+    }
+
+    /// Records pages a guest filled on its own: `hostFrames` are frames of
+    /// lazy windows that the host reports touched (a VMM sees them resident
+    /// in the memory it gave the hypervisor). Each one still inside a
+    /// window and not yet present becomes present with the area's flags,
+    /// exactly as its first fault would have made it (the same frame, no
+    /// zeroing: it holds what the guest wrote). Frames of no window (an
+    /// area unmapped since) are ignored. One lock for the whole batch.
+    ///
+    /// - Returns: how many pages became present; stops early, keeping what
+    ///   it did, when a page table cannot be had (the rest stay touched and
+    ///   unrecorded, for a later call).
+    @_specialize(exported: true, where Format == EPTFormat)
+    public func recordWindowFills(_ hostFrames: [UInt64]) -> Int {
+        guard !hostFrames.isEmpty else { return 0 }
+        let sorted = hostFrames.sorted()
+        return mutate { s -> Int in
+            let windowed = s.areas.all.filter { $0.window != nil }.sorted { $0.window! < $1.window! }
+            var filled = 0, next = 0
+            for frame in sorted {
+                while next < windowed.count, windowed[next].window! + windowed[next].size <= frame { next += 1 }
+                guard next < windowed.count, windowed[next].window! <= frame else { continue }
+                let area = windowed[next]
+                let gpa = GuestPhysAddr(area.start + (frame & ~(frameSize - 1)) - area.window!)
+                let result: NestedPageTable<Format>.PageFill
+                do { result = try s.table.fillPage(gpa, flags: area.flags) { () throws(FrameError) in HostPhysAddr(area.windowFrame(gpa.raw)!) } } catch { break }
+                if case .filled = result { filled += 1 }
+            }
+            s.lazyFills += filled
+            return filled
         }
     }
 

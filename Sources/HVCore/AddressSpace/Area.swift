@@ -48,6 +48,13 @@ public struct Area: Equatable, Sendable, CustomStringConvertible {
     public let size: UInt64
     public var flags: MappingFlags
     public let backend: Backend
+    /// Lazy Alloc areas of a space that reserves lazy windows: the host
+    /// address of the frame reserved for the area's first page. Page
+    /// `start + k` is filled, when first touched, with frame `window + k`,
+    /// so a VMM can hand the whole run to the hypervisor as one slot up
+    /// front and let the host fault pages in. Nil: frames are chosen at
+    /// each fault.
+    public var window: UInt64? = nil
 
     @inlinable public var end: UInt64 { start + size }
     public var range: GuestPhysRange { try! GuestPhysRange(start: GuestPhysAddr(start), size: size) }
@@ -64,7 +71,12 @@ public struct Area: Equatable, Sendable, CustomStringConvertible {
         case let .linear(host): backend = .linear(hostStart: HostPhysAddr(host.raw + (from - start)))
         default: backend = self.backend
         }
-        return Area(start: from, size: to - from, flags: flags, backend: backend)
+        return Area(start: from, size: to - from, flags: flags, backend: backend, window: window.map { $0 + (from - start) })
+    }
+
+    /// The frame reserved for `gpa`'s page, when the area has a window.
+    func windowFrame(_ gpa: UInt64) -> UInt64? {
+        window.map { $0 + (gpa & ~(frameSize - 1)) - start }
     }
 
     /// The host address of `gpa` for backends that map to a fixed place.
@@ -72,11 +84,11 @@ public struct Area: Equatable, Sendable, CustomStringConvertible {
         switch backend {
         case let .linear(host): host.raw + (gpa - start)
         case .identical, .reserved: gpa
-        case .alloc: nil
+        case .alloc: windowFrame(gpa)
         }
     }
 
-    public var description: String { "\(range) \(flags) \(backend)" }
+    public var description: String { "\(range) \(flags) \(backend)" + (window.map { ", window \(hex($0))" } ?? "") }
 }
 
 /// Whether frames are zeroed before a guest sees them.

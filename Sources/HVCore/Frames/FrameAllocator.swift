@@ -65,6 +65,10 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// zeroed and nobody wrote them since) skips those: no write, no host
     /// page touched. Call it before anyone writes the frames.
     func zero(_ start: HostPhysAddr, count: Int)
+    /// `zero`, for a long run nobody will touch soon (a lazy window): where
+    /// the host can drop pages instead of writing them (so they read as
+    /// zero and are not resident until touched), it does.
+    func zeroUntouched(_ start: HostPhysAddr, count: Int)
 }
 
 extension FrameAllocator {
@@ -90,6 +94,8 @@ extension FrameAllocator {
     }
 
     public func zero(_ start: HostPhysAddr, count: Int) { fillZero(start, count: count) }
+
+    public func zeroUntouched(_ start: HostPhysAddr, count: Int) { zero(start, count: count) }
 
     /// Fills `count` frames at `start` with zero bytes.
     public func fillZero(_ start: HostPhysAddr, count: Int) {

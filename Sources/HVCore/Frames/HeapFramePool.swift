@@ -74,11 +74,24 @@ public final class HeapFramePool: FrameAllocator {
     /// host gave zeroed and nobody has written since are left untouched
     /// (no write, no host page fault).
     public func zero(_ start: HostPhysAddr, count: Int) {
+        for run in takeDirty(start, count) { fillZero(address(ofFrame: run.start), count: run.count) }
+    }
+
+    /// The runs of `count` frames at `start` that may hold data, marked clean.
+    private func takeDirty(_ start: HostPhysAddr, _ count: Int) -> [(start: Int, count: Int)] {
         guard let offset = start.distance(from: physicalBase), offset % frameSize == 0, Int(offset / frameSize) + count <= capacityFrames else {
             preconditionFailure("zeroing \(start), which this pool does not hold")
         }
-        let runs = bitmap.withLock { $0.takeDirty(Int(offset / frameSize), count) }
-        for run in runs { fillZero(address(ofFrame: run.start), count: run.count) }
+        return bitmap.withLock { $0.takeDirty(Int(offset / frameSize), count) }
+    }
+
+    /// `zero`, but the host drops the frames that may hold data when it
+    /// can (they stay non-resident until touched) instead of writing them.
+    public func zeroUntouched(_ start: HostPhysAddr, count: Int) {
+        for run in takeDirty(start, count) {
+            let at = address(ofFrame: run.start)
+            if discard?(directMap.pointer(at.raw)!, run.count * Int(frameSize)) != true { fillZero(at, count: run.count) }
+        }
     }
 
     /// Touches every byte once, so that later timing sees no host page faults.

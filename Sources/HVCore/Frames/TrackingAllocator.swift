@@ -92,6 +92,7 @@ public final class TrackingAllocator: FrameAllocator {
     }
 
     public func zero(_ start: HostPhysAddr, count: Int) { inner.zero(start, count: count) }
+    public func zeroUntouched(_ start: HostPhysAddr, count: Int) { inner.zeroUntouched(start, count: count) }
 
     public func free(_ start: HostPhysAddr, count: Int) {
         let refused: Bool = books.withLock { b in
