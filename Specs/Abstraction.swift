@@ -8,6 +8,13 @@ public struct ObservedSpace: Sendable {
     public var tableFrames: Set<UInt64>
     /// Frames released and waiting for an invalidation (deferred release).
     public var quarantine: [FrameRun] = []
+    /// The frame runs reserved by windowed lazy areas, filled or not.
+    public var windows: [FrameRun] = []
+
+    /// Every frame of every window.
+    public var windowFrames: [UInt64] {
+        windows.flatMap { run in (0..<run.count).map { run.start.raw + UInt64($0) * 0x1000 } }
+    }
 
     /// Every quarantined frame's host address.
     public var quarantinedFrames: [UInt64] {
@@ -42,10 +49,11 @@ extension SpecBacking {
 public enum Abstraction {
     public static func observe<F: PageTableFormat>(_ space: AddrSpace<F>) -> ObservedSpace {
         ObservedSpace(
-            areas: space.areas.map { SpecArea(start: $0.start, size: $0.size, flags: $0.flags, backing: SpecBacking($0.backend)) },
+            areas: space.areas.map { SpecArea(start: $0.start, size: $0.size, flags: $0.flags, backing: SpecBacking($0.backend), windowed: $0.window != nil) },
             leaves: space.leaves,
             tableFrames: space.tableFrameSet,
-            quarantine: space.quarantinedRuns)
+            quarantine: space.quarantinedRuns,
+            windows: space.areas.compactMap { a in a.window.map { FrameRun(start: HostPhysAddr($0), count: Int(a.size / 0x1000)) } })
     }
 
     public static func observe<F: PageTableFormat>(_ spaces: [AddrSpace<F>], _ tracker: TrackingAllocator) -> ObservedState {

@@ -22,6 +22,8 @@ public enum Invariants {
     /// the caller's declared sharing and are exempt, except that they too
     /// must never expose a page-table frame. A frame waiting in a space's
     /// quarantine (deferred release) backs no page and no table anywhere.
+    /// A frame of a lazy window belongs to its area alone: in no other
+    /// window, no table, no quarantine, and backing no page but its own.
     public static func isolation(_ o: ObservedState) -> [String] {
         var problems: [String] = []
         var owner: [UInt64: (Int, UInt64)] = [:]
@@ -48,6 +50,27 @@ public enum Invariants {
             if let other = waiting[frame] { problems.append("frame \(hex(frame)) waits in the quarantines of spaces \(other) and \(s)") }
             waiting[frame] = s
             if tables.contains(frame) { problems.append("space \(s)'s quarantined frame \(hex(frame)) is a page table") }
+        }
+        var windowOwner: [UInt64: (space: Int, page: UInt64)] = [:]
+        for (s, space) in o.spaces.enumerated() {
+            for (area, run) in zip(space.areas.filter(\.windowed), space.windows) {
+                for k in 0..<run.count {
+                    let frame = run.start.raw + UInt64(k) * 0x1000, page = area.start + UInt64(k) * 0x1000
+                    if let other = windowOwner[frame] {
+                        problems.append("frame \(hex(frame)) is in the windows of space \(other.space) page \(hex(other.page)) and space \(s) page \(hex(page))")
+                    }
+                    windowOwner[frame] = (s, page)
+                    if tables.contains(frame) { problems.append("space \(s)'s window frame \(hex(frame)) is a page table") }
+                    if let q = waiting[frame] { problems.append("space \(s)'s window frame \(hex(frame)) also waits in space \(q)'s quarantine") }
+                }
+            }
+        }
+        for (s, space) in o.spaces.enumerated() {
+            for (gpa, host) in ownedHostFrames(space) {
+                if let w = windowOwner[host], w.space != s || w.page != gpa {
+                    problems.append("space \(s) page \(hex(gpa)) is backed by frame \(hex(host)) of space \(w.space)'s window for page \(hex(w.page))")
+                }
+            }
         }
         for (s, space) in o.spaces.enumerated() {
             for leaf in space.leaves where leaf.hpa.raw >= CheckerSetup.poolBase && leaf.hpa.raw < CheckerSetup.poolEnd {
@@ -116,17 +139,24 @@ public enum Invariants {
             problems.append("ledger has \(model.ledger.count) tokens, pages hold \(seen.count) and quarantines \(waiting.count)")
         }
         // Live frames: the ledger's (quarantined data frames included), the
-        // page tables, and the page tables waiting in a quarantine (what a
-        // space's quarantine holds beyond the model's data tokens).
+        // page tables, the frames of lazy windows no page uses yet, and what
+        // a space's quarantine holds beyond the model's data tokens (page
+        // tables, and window frames never filled).
         let tables = o.spaces.reduce(0) { $0 + $1.tableFrames.count }
-        var waitingTables = 0
+        var unfilledWindowFrames = 0
+        for space in o.spaces {
+            let window = Set(space.windowFrames)
+            let used = ownedHostFrames(space).reduce(0) { $0 + (window.contains($1.host) ? 1 : 0) }
+            unfilledWindowFrames += window.count - used
+        }
+        var waitingBeyondData = 0
         for (s, space) in o.spaces.enumerated() {
             let held = space.quarantinedFrames.count, data = model.spaces[s].quarantine.count
             if held < data { problems.append("space \(s) quarantines \(held) frames; the model has \(data) data frames waiting") }
-            waitingTables += max(0, held - data)
+            waitingBeyondData += max(0, held - data)
         }
-        if o.liveFrames != model.ledger.count + tables + waitingTables {
-            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables) + waiting tables \(waitingTables)")
+        if o.liveFrames != model.ledger.count + tables + waitingBeyondData + unfilledWindowFrames {
+            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables) + waiting beyond data \(waitingBeyondData) + unfilled window frames \(unfilledWindowFrames)")
         }
         problems += o.allocatorViolations.map { "allocator: \($0)" }
         return problems

@@ -13,6 +13,9 @@ public final class FormatLockstep<Format: PageTableFormat> {
     private var refinement = Refinement()
     private var armed = false
     public private(set) var steps = 0
+    /// Lazy areas that got a window, and guest fills recorded in them: how
+    /// much of the window path a campaign exercised.
+    public private(set) var windowsReserved = 0, guestFillsRecorded = 0
 
     /// - Parameters:
     ///   - spaces: how many address spaces share the allocator (1-3).
@@ -102,6 +105,14 @@ public final class FormatLockstep<Format: PageTableFormat> {
             let actual = Result { () throws(AddrSpaceError) in try spaces[s].mapAlloc(GuestPhysAddr(g), size: size, flags: flags, populate: eager ? .eager : .lazy) }
             if let p = settle(model.mapAlloc(s, gpa: g, size: size, flags: flags, eager: eager), actual) { return p }
             if case .success = actual, eager { return expectZero(s, g, size) }
+            if case .success = actual {
+                let windowed = spaces[s].area(containing: GuestPhysAddr(g))?.window != nil
+                guard let next = model.learnWindow(s, at: g, windowed: windowed) else {
+                    return "the lazy area at \(hex(g)) got a window, which the model does not allow here"
+                }
+                model = next
+                if windowed { windowsReserved += 1 }
+            }
             return nil
         case let .mapIdentical(s, g, size, flags):
             let live = tracker.liveFrameSet
@@ -162,6 +173,25 @@ public final class FormatLockstep<Format: PageTableFormat> {
             spaces[s].defersFrameRelease = true
             model = model.deferRelease(s)
             return nil
+        case let .reserveWindows(s):
+            spaces[s].reservesLazyWindows = true
+            model = model.reserveWindows(s)
+            return nil
+        case let .guestFill(s, g):
+            // What a VMM does once the host says the guest touched the page:
+            // reports the page's frame of the window, if it has one.
+            var frames: [UInt64] = []
+            if let area = spaces[s].area(containing: GuestPhysAddr(g)), let window = area.window {
+                frames = [window + (g & ~0xFFF) - area.start]
+            }
+            let filled = spaces[s].recordWindowFills(frames)
+            let (next, expected) = model.guestFill(s, gpa: g)
+            if (filled == 1) != expected {
+                return filled == 0 && armed ? nil : "recording a guest fill at \(hex(g)) filled \(filled) page(s); the model says \(expected ? 1 : 0)"
+            }
+            model = next
+            if expected { guestFillsRecorded += 1 }
+            return expected ? expectZero(s, g & ~0xFFF, 0x1000) : nil
         case let .completeInvalidation(s):
             let token = spaces[s].takeInvalidation()
             if token.frameCount < model.spaces[s].quarantine.count {
@@ -199,7 +229,7 @@ public final class FormatLockstep<Format: PageTableFormat> {
         case let .mapLinear(_, g, _, size, _), let .mapAlloc(_, g, size, _, _), let .mapIdentical(_, g, size, _),
              let .mapReserved(_, g, size, _), let .unmap(_, g, size), let .protect(_, g, size, _):
             points = [g &- 1, g, g &+ size &- 1, g &+ size]
-        case let .fault(_, g, _), let .write(_, g, _), let .read(_, g): points = [g]
+        case let .fault(_, g, _), let .write(_, g, _), let .read(_, g), let .guestFill(_, g): points = [g]
         case let .buffers(_, g, length, _): points = [g, g &+ length]
         default: return nil
         }

@@ -125,9 +125,11 @@ public struct OpGenerator {
 
     public mutating func sequence(length: Int) -> [SpecOp] {
         var ops = (0..<length).map { _ in next() }
+        // Extra operations come from streams of their own, so the other
+        // operations of a seed stay what they were.
+        windows(&ops, length)
         // Half the cases defer frame release in some spaces, early on, and
-        // complete their invalidations now and then. Drawn from a stream of
-        // their own, so the other operations of a seed stay what they were.
+        // complete their invalidations now and then.
         var extra = CheckerRandom(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
         guard extra.chance(50) else { return ops }
         for s in 0..<spaces where extra.chance(70) {
@@ -137,5 +139,26 @@ public struct OpGenerator {
             ops.insert(.completeInvalidation(space: extra.below(spaces)), at: extra.below(ops.count + 1))
         }
         return ops
+    }
+
+    /// Half the cases reserve lazy windows in some spaces from the
+    /// start, and add guest fills after lazy maps: in the pages just
+    /// mapped (first, last, middle) or just past them.
+    private func windows(_ ops: inout [SpecOp], _ length: Int) {
+        var extra = CheckerRandom(seed: seed ^ 0x3C6E_F372_FE94_F82B)
+        guard extra.chance(50) else { return }
+        let reserving = (0..<spaces).filter { _ in extra.chance(85) }
+        var i = 0
+        while i < ops.count {
+            if case let .mapAlloc(s, g, size, _, false) = ops[i], reserving.contains(s) {
+                for _ in 0..<(1 + extra.below(3)) {
+                    let pages = max(size / Self.kib4, 1)
+                    let page = extra.pick([0, pages - 1, pages / 2, pages, UInt64(extra.below(Int(min(pages, 1 << 20))))])
+                    ops.insert(.guestFill(space: s, gpa: g &+ page * Self.kib4 &+ UInt64(extra.below(512)) * 8), at: min(ops.count, i + 1 + extra.below(4)))
+                }
+            }
+            i += 1
+        }
+        for s in reserving.reversed() { ops.insert(.reserveWindows(space: s), at: 0) }
     }
 }

@@ -18,6 +18,10 @@ public enum SpecOp: Equatable, Sendable, CustomStringConvertible {
     case deferRelease(space: Int)
     /// The space's invalidation is carried out: its waiting frames are released.
     case completeInvalidation(space: Int)
+    /// From now on lazy areas the space maps may reserve windows.
+    case reserveWindows(space: Int)
+    /// The guest touched `gpa` through a lazy window; the VMM records it.
+    case guestFill(space: Int, gpa: UInt64)
     /// Makes the k-th frame allocation of the next operation fail.
     case failAllocation(k: Int)
 
@@ -26,7 +30,7 @@ public enum SpecOp: Equatable, Sendable, CustomStringConvertible {
         case let .mapLinear(s, _, _, _, _), let .mapAlloc(s, _, _, _, _), let .mapIdentical(s, _, _, _),
              let .mapReserved(s, _, _, _), let .unmap(s, _, _), let .protect(s, _, _, _), let .fault(s, _, _),
              let .write(s, _, _), let .read(s, _), let .buffers(s, _, _, _), let .clear(s), let .deferRelease(s),
-             let .completeInvalidation(s):
+             let .completeInvalidation(s), let .reserveWindows(s), let .guestFill(s, _):
             s
         case .failAllocation: nil
         }
@@ -58,6 +62,8 @@ public enum SpecOp: Equatable, Sendable, CustomStringConvertible {
         case let .clear(s): return ".clear(space: \(s))"
         case let .deferRelease(s): return ".deferRelease(space: \(s))"
         case let .completeInvalidation(s): return ".completeInvalidation(space: \(s))"
+        case let .reserveWindows(s): return ".reserveWindows(space: \(s))"
+        case let .guestFill(s, g): return ".guestFill(space: \(s), gpa: \(hex(g)))"
         case let .failAllocation(k): return ".failAllocation(k: \(k))"
         }
     }

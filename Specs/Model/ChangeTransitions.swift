@@ -69,6 +69,7 @@ extension SpecState {
         for token in spaces[s].frames.values { next.releaseOrQuarantine(s, token) }
         var empty = SpaceSpec()
         (empty.defersRelease, empty.quarantine) = (next.spaces[s].defersRelease, next.spaces[s].quarantine)
+        empty.reservesWindows = next.spaces[s].reservesWindows
         next.spaces[s] = empty
         next.words[s] = nil
         return next
@@ -84,6 +85,39 @@ extension SpecState {
         var next = self
         next.spaces[s].defersRelease = true
         return next
+    }
+
+    /// reserveWindows: lazy areas space `s` maps from now on may reserve windows.
+    public func reserveWindows(_ s: Int) -> SpecState {
+        var next = self
+        next.spaces[s].reservesWindows = true
+        return next
+    }
+
+    /// What the model cannot know, learnt from the implementation: whether
+    /// the lazy area just mapped at `gpa` got a window. Nil when that is
+    /// not allowed (the space does not reserve windows, or the area is not
+    /// a lazy Alloc area): the caller reports it.
+    public func learnWindow(_ s: Int, at gpa: UInt64, windowed: Bool) -> SpecState? {
+        guard let i = spaces[s].areas.firstIndex(where: { $0.start == gpa }) else { return nil }
+        if !windowed { return self }
+        guard spaces[s].reservesWindows, spaces[s].areas[i].backing == .allocLazy else { return nil }
+        var next = self
+        next.spaces[s].areas[i].windowed = true
+        return next
+    }
+
+    /// guestFill(gpa): the guest touched `gpa` through the host (a lazy
+    /// window's memslot) and the VMM records it. In a windowed area a page
+    /// not yet present gets a fresh zero frame, as at a fault; anywhere
+    /// else nothing happens (there is no window to touch). Returns whether
+    /// a page was filled.
+    public func guestFill(_ s: Int, gpa: UInt64) -> (SpecState, Bool) {
+        let page = gpa & ~0xFFF
+        guard let a = spaces[s].area(containing: gpa), a.windowed, spaces[s].frames[page] == nil else { return (self, false) }
+        var next = self
+        next.spaces[s].frames[page] = next.newToken(owner: s)
+        return (next, true)
     }
 
     /// completeInvalidation: the invalidation is done; the quarantine is released.

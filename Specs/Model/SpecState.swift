@@ -52,6 +52,10 @@ public struct SpecArea: Equatable, Sendable, CustomStringConvertible {
     public var size: UInt64
     public var flags: MappingFlags
     public var backing: SpecBacking
+    /// A lazy Alloc area with a reserved window (the implementation's
+    /// `Area.window`): its pages can also be filled by the guest through
+    /// the host, and recorded afterwards (`guestFill`).
+    public var windowed = false
 
     public var end: UInt64 { start + size }
     public func contains(_ gpa: UInt64) -> Bool { gpa >= start && gpa - start < size }
@@ -61,7 +65,7 @@ public struct SpecArea: Equatable, Sendable, CustomStringConvertible {
         let from = max(lo, start), to = min(hi, end)
         var b = backing
         if case let .linear(host) = backing { b = .linear(hostStart: host + (from - start)) }
-        return SpecArea(start: from, size: to - from, flags: flags, backing: b)
+        return SpecArea(start: from, size: to - from, flags: flags, backing: b, windowed: windowed)
     }
 
     /// The fixed host address of `gpa`, for backings that have one.
@@ -73,7 +77,7 @@ public struct SpecArea: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "[\(hex(start)), \(hex(end))) \(flags) \(backing)" }
+    public var description: String { "[\(hex(start)), \(hex(end))) \(flags) \(backing)" + (windowed ? " windowed" : "") }
 }
 
 /// One guest address space in the model. As a function of guest page it is:
@@ -89,6 +93,10 @@ public struct SpaceSpec: Equatable, Sendable {
     /// Tokens released while deferring, still owned by this space (its
     /// guest may reach them until the invalidation): in the ledger, at no page.
     public var quarantine: [FrameToken] = []
+    /// Whether lazy areas mapped from now on may reserve a window (whether
+    /// one does depends on the allocator having a free run, which the model
+    /// does not track: it learns the outcome, see `learnWindow`).
+    public var reservesWindows = false
 
     public init() {}
 

@@ -22,4 +22,25 @@ struct ModelCheckTests {
             Issue.record("\(format): counterexample (\(c.ops.count) operations, case \(c.caseIndex) of seed \(hex(c.seed))):\n\(c.message)\n\n\(c.swiftTest)")
         }
     }
+
+    /// The campaign's cases reach the lazy-window path: areas that got a
+    /// window and guest fills recorded in them, in lockstep with the model
+    /// (a case that stopped agreeing fails here too).
+    @Test func campaignExercisesLazyWindows() throws {
+        var windows = 0, fills = 0, casesWithWindows = 0
+        for i in 0..<150 {
+            let (spaces, ops) = Campaign.generate(seed: Self.seed, case: i, maxLength: 24)
+            guard ops.contains(where: { if case .reserveWindows = $0 { true } else { false } }) else { continue }
+            let run = try Lockstep(spaces: spaces)
+            for (k, op) in ops.enumerated() {
+                if let problem = run.apply(op) { Issue.record("case \(i) step \(k + 1) \(op): \(problem)"); break }
+            }
+            if let problem = run.finish() { Issue.record("case \(i) teardown: \(problem)") }
+            if run.windowsReserved > 0 { casesWithWindows += 1 }
+            windows += run.windowsReserved
+            fills += run.guestFillsRecorded
+        }
+        print("lazy windows in the campaign: \(casesWithWindows) cases, \(windows) windows, \(fills) guest fills recorded")
+        #expect(casesWithWindows >= 10 && windows >= 15 && fills >= 20, "\(casesWithWindows) cases, \(windows) windows, \(fills) fills")
+    }
 }

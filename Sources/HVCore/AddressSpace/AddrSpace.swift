@@ -339,7 +339,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Releases the window frames of `piece` (a slice of a windowed area
     /// whose leaves are already gone): filled and never-filled alike.
     private func releaseWindow(_ s: inout State, _ piece: Area) {
-        guard let window = piece.window else { return }
+        guard let window = piece.window, !bugs.on(.windowLeakedOnUnmap) else { return }
         s.table.release(HostPhysAddr(window), count: Int(piece.size / frameSize))
     }
 

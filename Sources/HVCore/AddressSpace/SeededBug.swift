@@ -16,6 +16,7 @@ public enum SeededBug: String, CaseIterable, Sendable {
     case overlapMissesContainment
     case unmapFreesLinearHostPages
     case releaseBeforeInvalidation
+    case windowLeakedOnUnmap
 
     /// True in builds where seeded bugs can be switched on.
     public static var available: Bool {
@@ -41,6 +42,7 @@ public enum SeededBug: String, CaseIterable, Sendable {
         case .overlapMissesContainment: "the overlap check misses an existing area inside the request"
         case .unmapFreesLinearHostPages: "unmap frees the host pages of linear areas"
         case .releaseBeforeInvalidation: "a deferring space releases unmapped frames at once, before the invalidation (the upstream behaviour)"
+        case .windowLeakedOnUnmap: "unmapping a lazy window's pages never returns the window's frames"
         }
     }
 }
