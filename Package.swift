@@ -60,9 +60,13 @@ let package = Package(
             ]
         ),
         // `hvkit run IMAGE` alone, on HVCore and HVKVM only: starts small.
-        // The Swift runtime linked in statically: no shared libraries to find and relocate at start.
+        // A static executable (the Swift runtime, libstdc++ and glibc linked in):
+        // no dynamic loader, no shared libraries to map, relocate and fault in
+        // at start (peak RSS 8.7 -> 5.9 MiB for a tiny guest). The linker warns
+        // that the runtime's dlopen of a prespecialization library needs the
+        // build's glibc at run time; nothing on the VMM path calls it.
         .executableTarget(name: "hvkit-vmm", dependencies: ["HVCore", "HVKVM"],
-                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "--gc-sections"], .when(platforms: [.linux]))]),
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections"], .when(platforms: [.linux]))]),
         // Fuzz targets: plain builds replay a corpus; `scripts/fuzz` builds them
         // with -sanitize=fuzzer,address -DFUZZING for libFuzzer.
         .target(name: "FuzzSupport", path: "Fuzz/support"),
