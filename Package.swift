@@ -37,6 +37,8 @@ let package = Package(
         // A small typed, reference-counted wrapper over the Z3 C API, and the
         // symbolic conformance of the kernels' bit-vector domain.
         .target(name: "SMT", dependencies: ["CZ3", "HVCore"]),
+        // The benchmark's yardsticks: a minimal C walk and fault loop, timed in the same run.
+        .target(name: "CBenchYardstick"),
         // Theorems over HVCore's shipped kernels.
         .target(name: "HVProofs", dependencies: ["SMT", "HVCore"], path: "Proofs", exclude: ["smt2"]),
         // linux/kvm.h structs and ioctl numbers for Swift; the only C that
@@ -55,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "hvkit",
             dependencies: [
-                "HVCore", "HVSpecs", "HVProofs", "SMT", "HVKVM", "HVConfig", "HVOracle",
+                "HVCore", "HVSpecs", "HVProofs", "SMT", "HVKVM", "HVConfig", "HVOracle", "CBenchYardstick",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

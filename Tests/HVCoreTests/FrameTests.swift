@@ -60,6 +60,25 @@ struct FrameTests {
         pool.free(base, count: 64)
     }
 
+    /// Batch free: every run back under one lock, marked as holding data;
+    /// the tracking allocator refuses a bad run and passes the rest on.
+    @Test func batchFreeReturnsEveryRun() throws {
+        let pool = HeapFramePool(capacity: 64 * 4096)
+        let tracker = TrackingAllocator(pool, onMisuse: .record)
+        let frames = try (0..<10).map { _ in try tracker.allocateFrame() }
+        let zeroBefore = pool.knownZeroFrameCount
+        let runs = [FrameRun(start: frames[1], count: 2), FrameRun(start: frames[5], count: 1), FrameRun(start: frames[8], count: 2)]
+        tracker.free(runs: runs)
+        #expect(pool.freeFrameCount == 64 - 5)
+        #expect(tracker.liveFrames == 5)
+        #expect(!tracker.isLive(frames[2]) && tracker.isLive(frames[3]) && !tracker.isLive(frames[9]))
+        #expect(pool.knownZeroFrameCount == zeroBefore, "a plain heap pool knows nothing zero to begin with")
+        // A run with a frame already free is refused and recorded; the good one still goes back.
+        tracker.free(runs: [FrameRun(start: frames[5], count: 1), FrameRun(start: frames[0], count: 1)])
+        #expect(tracker.violations.count == 1)
+        #expect(pool.freeFrameCount == 64 - 4)
+    }
+
     @Test func poolBaseIsNonZero() {
         let pool = HeapFramePool(capacity: frameSize)
         #expect(pool.physicalBase.raw != 0)

@@ -266,3 +266,31 @@ struct PageTableTests {
         #expect(f.table.invariantViolations().isEmpty)
     }
 }
+
+
+@Suite("Recorded invalidations are bounded")
+struct InvalidationCapTests {
+    /// Past `maxPendingInvalidations` the list becomes one record for the
+    /// whole space, which covers every change it replaced; taking it starts over.
+    @Test func manyUnmapsCollapseIntoOneThatCoversThemAll() throws {
+        let pool = HeapFramePool(capacity: 4096 * 4096)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 32), allocator: pool)
+        let bound = NestedPageTable<EPTFormat>.maxPendingInvalidations
+        try space.mapAlloc(GuestPhysAddr(0), size: UInt64(bound + 10) * 2 * 4096, flags: .readWrite, populate: .eager)
+        var done: [Invalidation] = []
+        for k in 0..<bound {
+            try space.unmap(GuestPhysAddr(UInt64(k) * 2 * 4096), size: 4096)
+            done.append(Invalidation(range: try GuestPhysRange(start: GuestPhysAddr(UInt64(k) * 2 * 4096), size: 4096), reason: .unmap))
+        }
+        #expect(space.pendingInvalidations == done, "up to the bound, each change is its own record")
+        try space.protect(GuestPhysAddr(UInt64(bound) * 2 * 4096), size: 4096, flags: .read)
+        let collapsed = space.pendingInvalidations
+        #expect(collapsed.count == 1 && collapsed[0].reason == .everything, "\(collapsed.count) records")
+        #expect(done.allSatisfy { collapsed[0].covers($0) })
+        try space.unmap(GuestPhysAddr(UInt64(bound + 1) * 2 * 4096), size: 4096)
+        #expect(space.pendingInvalidations.count == 1, "nothing more is listed after the collapse")
+        #expect(space.takePendingInvalidations().count == 1)
+        try space.unmap(GuestPhysAddr(UInt64(bound + 2) * 2 * 4096), size: 4096)
+        #expect(space.pendingInvalidations.map(\.reason) == [.unmap], "taken: the list starts over")
+    }
+}

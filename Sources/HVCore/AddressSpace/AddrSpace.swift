@@ -349,6 +349,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     private func unmapLeaves(_ s: inout State, _ gpa: GuestPhysAddr, _ size: UInt64,
                              owned: (UInt64) -> Bool) throws(AddrSpaceError) {
         var run: (hpa: UInt64, count: Int) = (0, 0)
+        var runs: [FrameRun] = []
         do throws(PageTableError) {
             try s.table.unmap(gpa, size: size) { leaf in
                 guard owned(leaf.gpa.raw) else { return }
@@ -356,12 +357,14 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 if run.count > 0, run.hpa + UInt64(run.count) * frameSize == leaf.hpa.raw {
                     run.count += count
                 } else {
-                    if run.count > 0 { s.table.release(HostPhysAddr(run.hpa), count: run.count) }
+                    if run.count > 0 { runs.append(FrameRun(start: HostPhysAddr(run.hpa), count: run.count)) }
                     run = (leaf.hpa.raw, count)
                 }
             }
         } catch { throw .pageTable(error) }
-        if run.count > 0 { s.table.release(HostPhysAddr(run.hpa), count: run.count) }
+        if run.count > 0 { runs.append(FrameRun(start: HostPhysAddr(run.hpa), count: run.count)) }
+        // Scattered frames (a lazy area after faults) go back in one batch.
+        s.table.release(runs: runs)
     }
 
     /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and
@@ -403,7 +406,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             s.table.undoMap(GuestPhysAddr(0), size: UInt64(1) << UInt64(Format.guestAddressBits))
             _ = s.table.takePendingInvalidations()
             // With deferred release the frames wait for the invalidation of everything.
-            if s.table.defersRelease { s.table.pendingInvalidations.append(Invalidation(range: range, reason: .unmap)) }
+            if s.table.defersRelease { s.table.recordInvalidation(Invalidation(range: range, reason: .unmap)) }
             s.areas.removeAll()
         }
     }
@@ -650,7 +653,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             }
             self.withTable { t in
                 t.quarantine.insert(contentsOf: frames, at: 0)
-                t.pendingInvalidations.insert(contentsOf: invalidations, at: 0)
+                let later = t.pendingInvalidations
+                t.pendingInvalidations = []
+                for invalidation in invalidations + later { t.recordInvalidation(invalidation) }
             }
         }
     }

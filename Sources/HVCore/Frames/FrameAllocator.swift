@@ -56,6 +56,9 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// Returns frames. Freeing a frame that is not allocated is a program
     /// error and traps: it would hand one frame to two owners.
     func free(_ start: HostPhysAddr, count: Int)
+    /// Returns several runs at once (an allocator may take its lock once).
+    /// The same rules as `free` for every run.
+    func free(runs: [FrameRun])
     /// The window through which every frame of this allocator can be touched.
     var directMap: DirectMap { get }
     /// Frames not handed out.
@@ -96,6 +99,8 @@ extension FrameAllocator {
     public func zero(_ start: HostPhysAddr, count: Int) { fillZero(start, count: count) }
 
     public func zeroUntouched(_ start: HostPhysAddr, count: Int) { zero(start, count: count) }
+
+    public func free(runs: [FrameRun]) { for run in runs { free(run.start, count: run.count) } }
 
     /// Fills `count` frames at `start` with zero bytes.
     public func fillZero(_ start: HostPhysAddr, count: Int) {

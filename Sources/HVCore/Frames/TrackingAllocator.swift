@@ -94,8 +94,21 @@ public final class TrackingAllocator: FrameAllocator {
     public func zero(_ start: HostPhysAddr, count: Int) { inner.zero(start, count: count) }
     public func zeroUntouched(_ start: HostPhysAddr, count: Int) { inner.zeroUntouched(start, count: count) }
 
+    /// Each run is checked and recorded as `free` does; the good ones go to
+    /// the inner allocator in one batch.
+    public func free(runs: [FrameRun]) {
+        let accepted = runs.filter { !refuse($0.start, $0.count) }
+        inner.free(runs: accepted)
+    }
+
     public func free(_ start: HostPhysAddr, count: Int) {
-        let refused: Bool = books.withLock { b in
+        if !refuse(start, count) { inner.free(start, count: count) }
+    }
+
+    /// Takes the run off the live set; true (and recorded or trapped) when
+    /// some frame of it is not live.
+    private func refuse(_ start: HostPhysAddr, _ count: Int) -> Bool {
+        books.withLock { b in
             let frames = (0..<count).map { start.raw + UInt64($0) * frameSize }
             if let bad = frames.first(where: { !b.live.contains($0) }) {
                 let message = "double free, or free of a frame never handed out: \(hex(bad))"
@@ -106,6 +119,5 @@ public final class TrackingAllocator: FrameAllocator {
             for frame in frames { b.live.remove(frame) }
             return false
         }
-        if !refused { inner.free(start, count: count) }
     }
 }

@@ -2,7 +2,9 @@
 /// the guest runs again (INVEPT for EPT). Recorded whenever access is removed
 /// or narrowed, so a test can see it was asked for.
 public struct Invalidation: Equatable, Sendable, CustomStringConvertible {
-    public enum Reason: String, Sendable { case unmap, protect }
+    /// `everything`: more changes piled up than are worth listing (see
+    /// `NestedPageTable.maxPendingInvalidations`): invalidate the whole space.
+    public enum Reason: String, Sendable { case unmap, protect, everything }
     public let range: GuestPhysRange
     public let reason: Reason
 
@@ -12,6 +14,11 @@ public struct Invalidation: Equatable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(reason.rawValue) \(range)" }
+
+    /// True when carrying out this one also carries out `other`.
+    public func covers(_ other: Invalidation) -> Bool {
+        range.contains(other.range) && (reason == other.reason || reason == .everything || (reason == .unmap && other.reason == .protect))
+    }
 }
 
 /// What `query` returns for a mapped guest address.

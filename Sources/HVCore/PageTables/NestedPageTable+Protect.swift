@@ -25,7 +25,7 @@ extension NestedPageTable {
             touched += Format.span(level: level)
         }
         if narrowed {
-            pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .protect))
+            recordInvalidation(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .protect))
         }
         return touched
     }

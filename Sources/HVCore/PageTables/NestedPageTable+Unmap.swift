@@ -24,7 +24,7 @@ extension NestedPageTable {
             bytes = removeRange(start, end, report: removed)
         }
         if bytes > 0, !bugs.on(.noInvalidationAfterUnmap) {
-            pendingInvalidations.append(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .unmap))
+            recordInvalidation(Invalidation(range: try! GuestPhysRange(start: gpa, size: size), reason: .unmap))
         }
         return bytes
     }

@@ -84,6 +84,22 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// Frames of table memory, the root's `rootFrames` included.
     public var tableFrameCount: Int { tableFrames.count + Format.rootFrames - 1 }
 
+    /// Recorded invalidations beyond which they collapse into one for the
+    /// whole space, so a caller that rarely takes them holds a bounded list.
+    public static var maxPendingInvalidations: Int { 64 }
+
+    /// Records an invalidation; past the bound, one `everything` record
+    /// replaces the list.
+    func recordInvalidation(_ invalidation: Invalidation) {
+        if let only = pendingInvalidations.first, only.reason == .everything { return }
+        if pendingInvalidations.count < Self.maxPendingInvalidations {
+            pendingInvalidations.append(invalidation)
+            return
+        }
+        let all = try! GuestPhysRange(start: GuestPhysAddr(0), size: UInt64(1) << UInt64(Format.guestAddressBits))
+        pendingInvalidations = [Invalidation(range: all, reason: .everything)]
+    }
+
     /// Returns and clears the invalidations recorded since the last call.
     public func takePendingInvalidations() -> [Invalidation] {
         defer { pendingInvalidations.removeAll() }
@@ -141,6 +157,15 @@ public final class NestedPageTable<Format: PageTableFormat> {
             }
         } else {
             allocator.free(start, count: count)
+        }
+    }
+
+    /// `release` for several runs: one allocator call when nothing defers.
+    public func release(runs: [FrameRun]) {
+        if defersRelease, !bugs.on(.releaseBeforeInvalidation) {
+            for run in runs { release(run.start, count: run.count) }
+        } else if !runs.isEmpty {
+            allocator.free(runs: runs)
         }
     }
 

@@ -1,4 +1,6 @@
+import CBenchYardstick
 import HVCore
+import HVKVM
 
 /// The workload groups of `hvkit bench addrspace`.
 enum AddrSpaceWorkloads {
@@ -21,14 +23,17 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
     /// "" for EPT, "_stage2" and so on for the others.
     let formatSuffix: String
 
-    init(only: Set<String>, formatSuffix: String, progress: @escaping (String) -> Void) {
+    init(only: Set<String>, formatSuffix: String, progress: @escaping (String) -> Void) throws {
         self.only = only
         self.formatSuffix = formatSuffix
         let big = !only.isDisjoint(with: ["populate", "lazy"])
         let capacity: UInt64 = big ? 5 * Self.gib / 4 : 64 << 20
-        progress("allocating and touching a \(capacity >> 20) MiB frame pool")
-        pool = HeapFramePool(capacity: capacity, physicalBase: HostPhysAddr(0x1_0000_0000))
-        pool.prefault()
+        // Host memory as a VMM has it: fresh anonymous memory the pool knows
+        // is zero, frames freed with data scrubbed in bulk by the host
+        // (MADV_DONTNEED) after each workload; that time, and any zeroing on
+        // the way, is the workload's zeroing_cpu_ms.
+        progress("mapping a \(capacity >> 20) MiB frame pool")
+        pool = try HostMemoryPool.make(capacity: capacity)
         self.progress = progress
     }
 
@@ -37,9 +42,21 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
                          backing: backing, zeroing: zeroing)
     }
 
+    /// The C yardsticks of this run (format-independent: a four-level walk).
+    static func yardsticks(into figures: inout Figures) {
+        figures.record("yardstick_c_walk_ns", "ns/op", hv_yardstick_walk_ns(0xA5A5_0003, 1_000_000))
+        figures.record("yardstick_c_fault_ns", "ns/op", hv_yardstick_fault_ns(0xA5A5_0005, 100_000, 0))
+        figures.record("yardstick_c_fault_locked_ns", "ns/op", hv_yardstick_fault_ns(0xA5A5_0005, 100_000, 1))
+    }
+
     /// One pass over every workload; `record` is false for the warm-up.
     func pass(into figures: inout Figures, record: Bool) throws {
         func put(_ name: String, _ unit: String, _ value: Double) { if record { figures.record(name + formatSuffix, unit, value) } }
+        /// The zeroing time of `workload` (its scrub included), as a figure.
+        func zeroing(_ workload: String, since start: Double) {
+            pool.scrub()
+            put("zeroing_cpu_ms_" + workload, "ms", pool.zeroingMilliseconds - start)
+        }
         let gib = Self.gib
         let rwx: MappingFlags = .rwx
         let region = GuestPhysAddr(gib)
@@ -48,8 +65,9 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
         let variants: [(String, BackingPolicy, FrameZeroing)] = [
             ("", .frames4K, .always), ("_nozero", .frames4K, .unsafeNeverForBenchmarks), ("_huge", .huge2MWhenPossible, .always),
         ]
-        for (suffix, backing, zeroing) in variants where only.contains("populate") {
-            let space = try makeSpace(backing, zeroing)
+        for (suffix, backing, zeroingPolicy) in variants where only.contains("populate") {
+            let zeroStart = pool.zeroingMilliseconds
+            let space = try makeSpace(backing, zeroingPolicy)
             let tablesBefore = space.tableFrameCount
             let populate = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .eager) }
             put("map_alloc_populate_1g_ms" + suffix, "ms", populate / 1e6)
@@ -72,6 +90,7 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
             let unmap = try measure { try space.unmap(region, size: gib) }
             precondition(space.ownedFrameCount == 0 && pool.freeFrameCount >= free + Self.pages1G, "unmap returned every data frame")
             put("unmap_alloc_1g_ms" + suffix, "ms", unmap / 1e6)
+            zeroing("populate" + suffix, since: zeroStart)
         }
 
         // Linear 1 GiB three ways.
@@ -89,8 +108,9 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
         }
 
         // Lazy 1 GiB, 100,000 faults, unmap.
-        for (suffix, zeroing) in [("", FrameZeroing.always), ("_nozero", .unsafeNeverForBenchmarks)] where only.contains("lazy") {
-            let space = try makeSpace(.frames4K, zeroing)
+        for (suffix, zeroingPolicy) in [("", FrameZeroing.always), ("_nozero", .unsafeNeverForBenchmarks)] where only.contains("lazy") {
+            let zeroStart = pool.zeroingMilliseconds
+            let space = try makeSpace(.frames4K, zeroingPolicy)
             let lazy = try measure { try space.mapAlloc(region, size: gib, flags: rwx, populate: .lazy) }
             put("map_alloc_lazy_1g_ms" + suffix, "ms", lazy / 1e6)
             var faultRng = SplitMix64(seed: 0xA5A5_0005)
@@ -106,10 +126,12 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
             put("page_fault_ns" + suffix, "ns/op", faults / 100_000)
             let unmapLazy = try measure { try space.unmap(region, size: gib) }
             put("unmap_lazy_1g_after_100k_faults_ms" + suffix, "ms", unmapLazy / 1e6)
+            zeroing("lazy" + suffix, since: zeroStart)
         }
 
         // 10,000 separate 4 KiB regions, then unmap each in shuffled order.
         for kind in ["alloc", "linear"] where only.contains("small") {
+            let zeroStart = pool.zeroingMilliseconds
             var rng = SplitMix64(seed: 0xA5A5_0006)
             let slots = rng.distinct(1_048_576, 10_000)
             let base: UInt64 = 4 * gib
@@ -130,6 +152,7 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
             }
             put("small_unmap_\(kind)_4k_x10k_ns_per_unmap", "ns/op", unmap / 10_000)
             precondition(space.areaCount == 0)
+            zeroing("small_" + kind, since: zeroStart)
         }
     }
 }

@@ -76,10 +76,11 @@ struct RunAddrSpace: NestedFormatVisitor {
     func visit<F: PageTableFormat>(_ format: F.Type) -> Result<Figures, any Error> {
         Result {
             var figures = Figures()
-            let bench = AddrSpaceBenchmark<F>(only: only, formatSuffix: suffix, progress: progress)
+            let bench = try AddrSpaceBenchmark<F>(only: only, formatSuffix: suffix, progress: progress)
             for pass in 0...passes {
                 progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
                 try bench.pass(into: &figures, record: pass > 0)
+                if pass > 0 { AddrSpaceBenchmark<F>.yardsticks(into: &figures) }
             }
             return figures
         }
