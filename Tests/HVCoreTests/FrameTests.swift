@@ -231,6 +231,24 @@ struct KnownZeroFrameTests {
         Array(UnsafeRawBufferPointer(start: pool.hostVirtual(frame)!, count: 4096))
     }
 
+    /// The fault path's one-step allocation: a known-zero frame is handed
+    /// out unwritten, a used one is zeroed, and the time goes to the
+    /// pool's zeroing figure only then.
+    @Test func allocateZeroedFrameWritesOnlyUsedFrames() throws {
+        let pool = Self.pool(2)
+        let a = try pool.allocateZeroedFrame()
+        #expect(Self.bytes(pool, a).allSatisfy { $0 == 0xAA }, "known zero: not written")
+        #expect(pool.zeroingMilliseconds == 0)
+        pool.free(a, count: 1)   // now it may hold data
+        let b = try pool.allocateZeroedFrame()
+        #expect(b == a, "the lowest free frame again")
+        #expect(Self.bytes(pool, b).allSatisfy { $0 == 0 }, "a used frame is zeroed")
+        #expect(pool.zeroingMilliseconds > 0)
+        #expect(pool.knownZeroFrameCount == 2, "and is known zero again")
+        _ = try pool.allocateZeroedFrame()
+        #expect(throws: FrameError.self) { try pool.allocateZeroedFrame() }
+    }
+
     @Test func firstUseSkipsZeroingAndReuseZeroes() throws {
         let pool = Self.pool(8)
         #expect(pool.knownZeroFrameCount == 8)

@@ -232,6 +232,18 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// 2 MiB frames go where the policy, the alignment and the allocator
     /// allow; every other page gets a 4 KiB frame, allocated in batches.
     private func populateEager(_ table: NestedPageTable<Format>, _ lo: UInt64, _ hi: UInt64, _ flags: MappingFlags) throws(AddrSpaceError) {
+        if hi - lo == frameSize {
+            // One page (small regions): one zeroed frame, one map, no batches.
+            let frame: HostPhysAddr
+            do {
+                frame = zeroing == .always && !bugs.on(.populateNotZeroed) ? try allocator.allocateZeroedFrame() : try allocator.allocateFrame()
+            } catch { throw .outOfFrames(error) }
+            do { try table.map(GuestPhysAddr(lo), to: frame, size: .size4K, flags: flags) } catch {
+                table.release(frame, count: 1)
+                throw .pageTable(error)
+            }
+            return
+        }
         let huge = PageSize.size2M.bytes
         var mapped: [(gpa: UInt64, size: UInt64)] = []
         var hugeRuns: [UInt64] = []  // zeroed at the end, merged with their neighbours
@@ -439,9 +451,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 try s.table.fillPage(gpa, flags: area.flags) { () throws(FrameError) -> HostPhysAddr in
                     // The window's frame was zeroed when reserved; only the guest can have written it since.
                     if let reserved = area.windowFrame(gpa.raw) { return HostPhysAddr(reserved) }
-                    let frame = try allocator.allocateFrame()
-                    zeroForGuest(frame, count: 1)
-                    return frame
+                    return zeroing == .always ? try allocator.allocateZeroedFrame() : try allocator.allocateFrame()
                 }
             }
             var filled: NestedPageTable<Format>.PageFill

@@ -72,6 +72,10 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// the host can drop pages instead of writing them (so they read as
     /// zero and are not resident until touched), it does.
     func zeroUntouched(_ start: HostPhysAddr, count: Int)
+    /// One frame that reads as zero: `allocateFrame` then `zero`, in one
+    /// step where the allocator can (one lock, no zeroing of a frame it
+    /// knows is zero): the fault path's and a new page table's allocation.
+    func allocateZeroedFrame() throws(FrameError) -> HostPhysAddr
 }
 
 extension FrameAllocator {
@@ -99,6 +103,12 @@ extension FrameAllocator {
     public func zero(_ start: HostPhysAddr, count: Int) { fillZero(start, count: count) }
 
     public func zeroUntouched(_ start: HostPhysAddr, count: Int) { zero(start, count: count) }
+
+    public func allocateZeroedFrame() throws(FrameError) -> HostPhysAddr {
+        let frame = try allocateFrame()
+        zero(frame, count: 1)
+        return frame
+    }
 
     public func free(runs: [FrameRun]) { for run in runs { free(run.start, count: run.count) } }
 

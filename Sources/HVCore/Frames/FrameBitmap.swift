@@ -36,6 +36,15 @@ struct FrameBitmap: ~Copyable {
         Kernels.bitmapRunMask(bit: Kernels.bitmapSlot(frame: UInt64(f)).bit, count: UInt64(n))
     }
 
+    /// Clears frame `f`'s dirty bit; true when it was set (the frame may
+    /// hold data).
+    mutating func takeDirtyBit(_ f: Int) -> Bool {
+        let word = dirty[f >> 6], bit = UInt64(f & 63)
+        guard Kernels.bitmapBitIsSet(word, bit: bit) else { return false }
+        dirty[f >> 6] = Kernels.bitmapMark(word, mask: UInt64(1) << bit, used: false)
+        return true
+    }
+
     /// Any free frame, or nil.
     mutating func takeOne() -> Int? {
         let found: Int? = words.withUnsafeMutableBufferPointer { words in

@@ -94,9 +94,35 @@ public final class HeapFramePool: FrameAllocator {
     /// host gave zeroed and nobody has written since are left untouched
     /// (no write, no host page fault).
     public func zero(_ start: HostPhysAddr, count: Int) {
+        if count == 1 {
+            // The fault path's case: one bit, no list.
+            let index = frameIndex(start)
+            if bitmap.withLock({ $0.takeDirtyBit(index) }) { timedZeroing { fillZero(start, count: 1) } }
+            return
+        }
         let runs = takeDirty(start, count)
         if runs.isEmpty { return }
         timedZeroing { for run in runs { fillZero(address(ofFrame: run.start), count: run.count) } }
+    }
+
+    /// One lock: the lowest free frame and whether it may hold data; zeroed
+    /// (outside the lock) only then.
+    public func allocateZeroedFrame() throws(FrameError) -> HostPhysAddr {
+        let taken = bitmap.withLock { map -> (Int, Bool)? in
+            guard let index = map.takeOne() else { return nil }
+            return (index, map.takeDirtyBit(index))
+        }
+        guard let (index, dirty) = taken else { throw .outOfMemory(requestedFrames: 1, freeFrames: 0) }
+        let frame = address(ofFrame: index)
+        if dirty { timedZeroing { fillZero(frame, count: 1) } }
+        return frame
+    }
+
+    private func frameIndex(_ start: HostPhysAddr) -> Int {
+        guard let offset = start.distance(from: physicalBase), offset % frameSize == 0, offset / frameSize < UInt64(capacityFrames) else {
+            preconditionFailure("zeroing \(start), which this pool does not hold")
+        }
+        return Int(offset / frameSize)
     }
 
     /// The runs of `count` frames at `start` that may hold data, marked clean.

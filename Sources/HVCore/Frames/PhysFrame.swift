@@ -40,9 +40,7 @@ public struct PhysFrame: ~Copyable {
 
     /// One zero-filled frame: what a guest is given.
     public static func zeroed(allocator: any FrameAllocator) throws(FrameError) -> PhysFrame {
-        let frame = try PhysFrame(allocator: allocator)
-        frame.fill(0)
-        return frame
+        PhysFrame(unsafeAdopting: try allocator.allocateZeroedFrame(), allocator: allocator)
     }
 
     public var byteCount: Int { count * Int(frameSize) }
