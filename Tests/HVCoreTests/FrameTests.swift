@@ -204,6 +204,14 @@ struct FrameTests {
     }
     #endif
 
+    @Test func poolTrapsOnDoubleFreeInABatch() async {
+        await #expect(processExitsWith: .failure) {
+            let pool = HeapFramePool(capacity: 8 * frameSize)
+            let f = try! pool.allocateFrame()
+            pool.free(runs: [FrameRun(start: f, count: 1), FrameRun(start: f, count: 1)])
+        }
+    }
+
     @Test func poolTrapsOnDoubleFree() async {
         await #expect(processExitsWith: .failure) {
             let pool = HeapFramePool(capacity: 8 * frameSize)

@@ -114,6 +114,20 @@ struct FrameBitmap: ~Copyable {
         return true
     }
 
+    /// Frees one used frame and marks it as possibly holding data, in one
+    /// step (a batch of scattered frees); false, changing nothing, when the
+    /// frame is not used.
+    mutating func releaseOne(_ f: Int) -> Bool {
+        guard f >= 0, f < frameCount else { return false }
+        let w = f >> 6, mask = UInt64(1) << UInt64(f & 63)
+        guard Kernels.bitmapRunIsUsed(words[w], mask: mask) else { return false }
+        words[w] = Kernels.bitmapMark(words[w], mask: mask, used: false)
+        dirty[w] = Kernels.bitmapMark(dirty[w], mask: mask, used: true)
+        usedCount -= 1
+        if w < hint { hint = w }
+        return true
+    }
+
     mutating func set(_ start: Int, _ count: Int, used: Bool) {
         var f = start
         let end = start + count

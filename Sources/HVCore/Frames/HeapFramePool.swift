@@ -223,6 +223,10 @@ public final class HeapFramePool: FrameAllocator {
                     preconditionFailure("freeing \(run.start), which this pool never handed out")
                 }
                 let index = Int(offset / frameSize)
+                if run.count == 1 {
+                    precondition(map.releaseOne(index), "double free or foreign frame: \(run.start)")
+                    continue
+                }
                 precondition(map.isAllUsed(index, run.count), "double free or foreign frame: \(run.count) frame(s) at \(run.start)")
                 map.set(index, run.count, used: false)
                 map.markDirty(index, run.count)
