@@ -15,7 +15,7 @@ public enum EPTFormat: PageTableFormat {
         Kernels.tableIndex(gpa, level: level)
     }
 
-    @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
+    @inlinable @inline(__always) public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
         Kernels.eptEncodeLeaf(hpa: hpa, flags: flags.rawValue, level: level)
     }
 

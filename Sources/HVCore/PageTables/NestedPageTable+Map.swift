@@ -54,10 +54,21 @@ extension NestedPageTable {
                     let start = g & ~(tableSpan - 1)
                     cached = (t, level, start, start + tableSpan)
                 }
-                let slot = Format.index(g, level: level)
+                var slot = Format.index(g, level: level)
                 if t[slot] != 0 { throw PageTableError.alreadyMapped(GuestPhysAddr(g)) }
                 t[slot] = Format.encodeLeaf(hpa: h, flags: flags, level: level)
-                done += Format.span(level: level)
+                let span = Format.span(level: level)
+                done += span
+                // The rest of this table takes leaves of the same size: both
+                // sides stay aligned, and a larger leaf could only start where
+                // the next table does. Stops at the table's end or the bytes'.
+                slot += 1
+                while size - done >= span, Format.index(gpa.raw + done, level: level) == slot {
+                    if t[slot] != 0 { throw PageTableError.alreadyMapped(GuestPhysAddr(gpa.raw + done)) }
+                    t[slot] = Format.encodeLeaf(hpa: hpa.raw + done, flags: flags, level: level)
+                    done += span
+                    slot += 1
+                }
             }
         } catch {
             // Everything in [gpa, gpa + done) was empty before and is whole

@@ -19,7 +19,7 @@ extension RISCVGStageLayout {
         level == levels - 1 ? Kernels.rootIndex(gpa, level: level, rootBits: 11) : Kernels.tableIndex(gpa, level: level)
     }
 
-    @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
+    @inlinable @inline(__always) public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
         Kernels.riscvEncodeLeaf(hpa: hpa, flags: flags.rawValue, level: level)
     }
     @inlinable public static func encodeTable(_ tableHPA: UInt64) -> UInt64 { Kernels.riscvEncodeTable(tableHPA: tableHPA) }

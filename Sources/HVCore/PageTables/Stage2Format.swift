@@ -17,7 +17,7 @@ extension Stage2Layout {
         level == levels - 1 ? Kernels.rootIndex(gpa, level: level, rootBits: rootEntries.trailingZeroBitCount) : Kernels.tableIndex(gpa, level: level)
     }
 
-    @inlinable public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
+    @inlinable @inline(__always) public static func encodeLeaf(hpa: UInt64, flags: MappingFlags, level: Int) -> UInt64 {
         Kernels.stage2EncodeLeaf(hpa: hpa, flags: flags.rawValue, level: level)
     }
     @inlinable public static func encodeTable(_ tableHPA: UInt64) -> UInt64 { Kernels.stage2EncodeTable(tableHPA: tableHPA) }
