@@ -89,7 +89,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "HVKVMTests", dependencies: ["HVKVM", "HVCore", "HVOracle", "TestSupport"]),
-        .testTarget(name: "HVConfigTests", dependencies: ["HVConfig", "HVCore"], exclude: ["Fixtures", "Oracle"]),
+        .testTarget(name: "HVConfigTests", dependencies: ["HVConfig", "HVCore", "TestSupport"], exclude: ["Fixtures", "Oracle"]),
         .testTarget(name: "SMTTests", dependencies: ["SMT", "HVCore"]),
         .testTarget(name: "HVProofsTests", dependencies: ["HVProofs", "SMT", "HVCore"]),
         .testTarget(name: "HVSpecsTests", dependencies: ["HVCore", "HVSpecs", "TestSupport"]),

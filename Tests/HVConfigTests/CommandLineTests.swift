@@ -2,6 +2,7 @@ import Foundation
 import HVConfig
 import HVCore
 import Testing
+import TestSupport
 
 /// The built `hvkit` binary, as a user runs it.
 enum HVKit {
@@ -12,17 +13,7 @@ enum HVKit {
     }
 
     static func run(_ args: [String], in dir: URL = Fixtures.dir) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary!
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try runProcess(binary!, args, in: dir)
     }
 
     static func available() -> Bool {

@@ -1,6 +1,7 @@
 import Foundation
 import HVKVM
 import Testing
+import TestSupport
 
 /// `hvkit-vmm`, the lean VMM, as a user runs it: a tiny guest's output and
 /// exit status, a bad image as exit 2 with one line, and no dynamic loader
@@ -15,18 +16,7 @@ struct VMMCommandTests {
         return found
     }
 
-    static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
-        let p = Process()
-        p.executableURL = binary!
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runProcess(binary!, args) }
 
     @Test func aTinyGuestRunsAndABadImageIsExitTwo() throws {
         guard Self.binary != nil else { return }

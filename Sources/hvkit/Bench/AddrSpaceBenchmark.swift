@@ -1,9 +1,6 @@
 import CBenchYardstick
 import HVCore
 import HVKVM
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The workload groups of `hvkit bench addrspace`.
 enum AddrSpaceWorkloads {
@@ -37,7 +34,6 @@ struct AddrSpaceBenchmark<Format: PageTableFormat> {
         // the way, is the workload's zeroing_cpu_ms.
         progress("mapping a \(capacity >> 20) MiB frame pool")
         pool = try HostMemoryPool.make(capacity: capacity)
-        if getenv("HVKIT_BENCH_PREFAULT") != nil { pool.prefault() }
         self.progress = progress
     }
 
