@@ -257,6 +257,60 @@ struct KnownZeroFrameTests {
         #expect(throws: FrameError.self) { try pool.allocateZeroedFrame() }
     }
 
+    /// Issue 19: a frame freed as zero (an emptied page table) is handed
+    /// out again unwritten; a plain free still makes it dirty.
+    @Test func freeZeroedKeepsAFrameKnownZero() throws {
+        let pool = Self.pool(2)
+        let a = try pool.allocateZeroedFrame()
+        pool.hostVirtual(a)!.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)   // what an emptied table holds
+        pool.freeZeroed(a, count: 1)
+        #expect(pool.knownZeroFrameCount == 2)
+        let b = try pool.allocateZeroedFrame()
+        #expect(b == a)
+        #expect(pool.zeroingMilliseconds == 0, "handed out with no zeroing")
+        pool.free(b, count: 1)
+        #expect(pool.knownZeroFrameCount == 1, "a plain free may leave data")
+    }
+
+    /// Issue 19: the page tables an unmap empties (pruned one by one, or a
+    /// whole subtree under a large unmap) go back known zero and really are
+    /// zero, so reusing them for tables or guest data costs no zeroing; the
+    /// data frames go back as used.
+    @Test(arguments: [false, true])
+    func emptiedPageTablesComeBackKnownZero(wholeSubtree: Bool) throws {
+        let frames = 2048
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: frames * 4096, alignment: 2 << 20)
+        memory.initializeMemory(as: UInt8.self, repeating: 0, count: frames * 4096)
+        let pool = HeapFramePool(memory: memory, capacity: UInt64(frames) * 4096, physicalBase: HostPhysAddr(0x1_0000_0000),
+                                 zeroFilled: true) { $0.deallocate() }
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool,
+                                     backing: .frames4K)
+        // Scattered pages (each unmap prunes its emptied tables), or 4 MiB
+        // of 4 KiB pages unmapped at once (two level-0 tables freed with
+        // their entries as a subtree).
+        let pages = wholeSubtree ? (0..<1024).map { GuestPhysAddr(0x4000_0000 + UInt64($0) * 4096) }
+                                 : (0..<8).map { GuestPhysAddr(UInt64($0) << 30 + 0x1234_5000) }
+        if wholeSubtree {
+            try space.mapAlloc(pages[0], size: 0x40_0000, flags: .readWrite, populate: .eager)
+        } else {
+            for g in pages { try space.mapAlloc(g, size: 4096, flags: .readWrite, populate: .eager) }
+        }
+        let tables = space.tableFrameCount - 1
+        #expect(tables >= (wholeSubtree ? 4 : 9))
+        // What the guest wrote: every data frame holds 0x77.
+        let data = Set(try pages.map { try #require(space.translate($0)).hostAddress.raw })
+        for f in data { pool.hostVirtual(HostPhysAddr(f))!.initializeMemory(as: UInt8.self, repeating: 0x77, count: 4096) }
+        if wholeSubtree { try space.unmap(pages[0], size: 0x40_0000) } else { for g in pages { try space.unmap(g, size: 4096) } }
+        #expect(space.tableFrameCount == 1)
+        #expect(pool.knownZeroFrameCount == frames - data.count, "only the \(data.count) data frames may hold data, not the \(tables) tables")
+        // Soundness: every other free frame really reads zero.
+        let all = try pool.allocateFrames(count: pool.freeFrameCount)
+        for f in all where !data.contains(f) {
+            #expect(KnownZeroFrameTests.bytes(pool, HostPhysAddr(f)).allSatisfy { $0 == 0 }, "frame \(hex(f)) is known zero but holds data")
+        }
+        pool.free(runs: all.map { FrameRun(start: HostPhysAddr($0), count: 1) })
+    }
+
     @Test func firstUseSkipsZeroingAndReuseZeroes() throws {
         let pool = Self.pool(8)
         #expect(pool.knownZeroFrameCount == 8)
@@ -294,8 +348,14 @@ struct KnownZeroFrameTests {
         #expect(Self.bytes(pool, f).allSatisfy { $0 == 0 })
     }
 
-    @Test func scrubbingHandsUsedFreeFramesToTheHostInBulk() throws {
-        let bytes = 16 * 4096
+    /// A long free run goes back to the host in one call; a short one
+    /// (issue 19: a table's or a small area's frame) is written with zeros
+    /// and stays resident, which costs less than a syscall now and a host
+    /// page fault at its next use.
+    @Test func scrubbingHandsLongRunsToTheHostAndWritesShortOnes() throws {
+        let long = HeapFramePool.discardThreshold
+        let frames = long + 16
+        let bytes = frames * 4096
         let memory = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 2 << 20)
         memory.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
         final class Calls: @unchecked Sendable { var ranges: [(Int, Int)] = [] }
@@ -307,19 +367,29 @@ struct KnownZeroFrameTests {
                                      p.initializeMemory(as: UInt8.self, repeating: 0, count: n)   // what MADV_DONTNEED gives
                                      return true
                                  }) { $0.deallocate() }
-        let frames = try pool.allocateFrames(count: 4)
-        for f in frames { pool.hostVirtual(HostPhysAddr(f))!.initializeMemory(as: UInt8.self, repeating: 0x77, count: 4096) }
-        for f in frames { pool.free(HostPhysAddr(f), count: 1) }
-        #expect(pool.knownZeroFrameCount == 12)
-        #expect(pool.scrub() == 4)
-        #expect(calls.ranges.count == 1 && calls.ranges[0] == (0, 4 * 4096), "one call for the whole run: \(calls.ranges)")
-        #expect(pool.knownZeroFrameCount == 16 && pool.freeFrameCount == 16, "clean and free again")
+        let frames4 = try pool.allocateFrames(count: 4)
+        let spacer = try pool.allocateFrame()
+        let longRun = try pool.allocateContiguous(count: long, alignment: 4096)
+        for f in frames4 + (0..<long).map({ longRun.raw + UInt64($0) * 4096 }) {
+            pool.hostVirtual(HostPhysAddr(f))!.initializeMemory(as: UInt8.self, repeating: 0x77, count: 4096)
+        }
+        for f in frames4 { pool.free(HostPhysAddr(f), count: 1) }
+        pool.free(longRun, count: long)
+        #expect(pool.knownZeroFrameCount == frames - 4 - long)
+        #expect(pool.scrub() == 4 + long)
+        let longOffset = Int(longRun.raw - 0x1_0000_0000)
+        #expect(calls.ranges.count == 1 && calls.ranges[0] == (longOffset, long * 4096), "one call, for the long run only: \(calls.ranges)")
+        #expect(pool.knownZeroFrameCount == frames && pool.freeFrameCount == frames - 1, "clean and free again")
+        for f in frames4 {
+            #expect(Array(UnsafeRawBufferPointer(start: pool.hostVirtual(HostPhysAddr(f))!, count: 4096)).allSatisfy { $0 == 0 }, "written zero")
+        }
         #expect(pool.scrub() == 0, "nothing left to scrub")
-        // Handed out again, they are not written: the host already zeroed them.
+        // Handed out again, they are not written: they are known zero.
         let again = try pool.allocateFrame()
         pool.zero(again, count: 1)
         #expect(calls.ranges.count == 1)
         #expect(Array(UnsafeRawBufferPointer(start: pool.hostVirtual(again)!, count: 4096)).allSatisfy { $0 == 0 })
+        pool.free(spacer, count: 1)
     }
 
     @Test func scrubbingWithoutTheHostWritesZeros() throws {

@@ -59,6 +59,11 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// Returns several runs at once (an allocator may take its lock once).
     /// The same rules as `free` for every run.
     func free(runs: [FrameRun])
+    /// `free` for frames that read as zero now (an emptied page table): an
+    /// allocator that knows which frames are zero may hand them out again
+    /// with no zeroing and, since they stay resident, no host page fault.
+    /// The caller vouches for the contents; debug builds check them.
+    func freeZeroed(_ start: HostPhysAddr, count: Int)
     /// The window through which every frame of this allocator can be touched.
     var directMap: DirectMap { get }
     /// Frames not handed out.
@@ -111,6 +116,9 @@ extension FrameAllocator {
     }
 
     public func free(runs: [FrameRun]) { for run in runs { free(run.start, count: run.count) } }
+
+    /// An allocator that does not track zero frames treats them as any other.
+    public func freeZeroed(_ start: HostPhysAddr, count: Int) { free(start, count: count) }
 
     /// Fills `count` frames at `start` with zero bytes.
     public func fillZero(_ start: HostPhysAddr, count: Int) {

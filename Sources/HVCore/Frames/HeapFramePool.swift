@@ -71,8 +71,16 @@ public final class HeapFramePool: FrameAllocator {
     /// Frames still as the host gave them (zero), allocated or not.
     public var knownZeroFrameCount: Int { bitmap.withLock { $0.cleanCount } }
 
+    /// Free runs shorter than this (in frames) are scrubbed by writing
+    /// zeros, longer ones by the host dropping their pages. A short run is
+    /// a table or a small area's frame among others in use, likely handed
+    /// out again soon: a dropped page would cost a syscall now and a host
+    /// page fault at its next use, each more than writing it. A long run
+    /// (a guest's RAM) goes back to the host, and leaves the RSS.
+    public static let discardThreshold = 512
+
     /// Zeroes free frames that were used, in bulk and off any fault path
-    /// (the host drops whole runs when it can), so handing them out later
+    /// (the host drops long runs when it can), so handing them out later
     /// costs no zeroing. Returns how many frames it scrubbed.
     @discardableResult
     public func scrub(limit: Int = .max) -> Int {
@@ -81,7 +89,9 @@ public final class HeapFramePool: FrameAllocator {
             timedZeroing {
                 for run in runs {
                     let p = directMap.pointer(address(ofFrame: run.start).raw)!
-                    if discard?(p, run.count * Int(frameSize)) != true { fillZero(address(ofFrame: run.start), count: run.count) }
+                    if run.count < Self.discardThreshold || discard?(p, run.count * Int(frameSize)) != true {
+                        fillZero(address(ofFrame: run.start), count: run.count)
+                    }
                 }
             }
         }
@@ -234,7 +244,21 @@ public final class HeapFramePool: FrameAllocator {
         }
     }
 
-    public func free(_ start: HostPhysAddr, count: Int) {
+    public func free(_ start: HostPhysAddr, count: Int) { free(start, count: count, zeroed: false) }
+
+    /// Free, and known zero from now on: handed out again with no zeroing.
+    public func freeZeroed(_ start: HostPhysAddr, count: Int) {
+        #if DEBUG
+        if let p = directMap.pointer(start.raw) {
+            // SAFETY: the caller still owns these frames, which lie inside the pool's window.
+            let words = UnsafeBufferPointer(start: p.assumingMemoryBound(to: UInt64.self), count: count * Int(frameSize) / 8)
+            precondition(!words.contains { $0 != 0 }, "freeZeroed: \(count) frame(s) at \(start) are not zero")
+        }
+        #endif
+        free(start, count: count, zeroed: true)
+    }
+
+    private func free(_ start: HostPhysAddr, count: Int, zeroed: Bool) {
         guard let offset = start.distance(from: physicalBase), offset % frameSize == 0 else {
             preconditionFailure("freeing \(start), which this pool never handed out")
         }
@@ -242,7 +266,7 @@ public final class HeapFramePool: FrameAllocator {
         bitmap.withLock { map in
             precondition(map.isAllUsed(index, count), "double free or foreign frame: \(count) frame(s) at \(start)")
             map.set(index, count, used: false)
-            map.markDirty(index, count)
+            if zeroed { _ = map.takeDirty(index, count) } else { map.markDirty(index, count) }
         }
     }
 }

@@ -108,6 +108,10 @@ public final class TrackingAllocator: FrameAllocator {
         inner.free(runs: accepted)
     }
 
+    public func freeZeroed(_ start: HostPhysAddr, count: Int) {
+        if !refuse(start, count) { inner.freeZeroed(start, count: count) }
+    }
+
     public func free(_ start: HostPhysAddr, count: Int) {
         if !refuse(start, count) { inner.free(start, count: count) }
     }

@@ -143,18 +143,25 @@ public final class NestedPageTable<Format: PageTableFormat> {
     func freeTable(_ hpa: UInt64, level: Int, base: UInt64) {
         precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
         index(ofLevel: level)?.clear(base)
-        release(HostPhysAddr(hpa), count: 1)
+        // An empty table is all zero bytes (its count is of non-zero entries).
+        release(HostPhysAddr(hpa), count: 1, zeroed: isEmpty(hpa))
     }
 
     /// Returns frames a change released: to the allocator at once, or,
     /// while releases are deferred, to the quarantine.
-    public func release(_ start: HostPhysAddr, count: Int) {
+    ///
+    /// - Parameter zeroed: the frames read as zero (an emptied table), so
+    ///   the allocator may hand them out unzeroed. Frames that wait in the
+    ///   quarantine lose that: they are released as any others.
+    public func release(_ start: HostPhysAddr, count: Int, zeroed: Bool = false) {
         if defersRelease, !bugs.on(.releaseBeforeInvalidation) {
             if let last = quarantine.last, last.start.raw + UInt64(last.count) * 4096 == start.raw {
                 quarantine[quarantine.count - 1] = FrameRun(start: last.start, count: last.count + count)
             } else {
                 quarantine.append(FrameRun(start: start, count: count))
             }
+        } else if zeroed {
+            allocator.freeZeroed(start, count: count)
         } else {
             allocator.free(start, count: count)
         }
@@ -179,7 +186,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
              pageSize: PageSize(level: level)!, flags: Format.leafFlags(e))
     }
 
-    /// Frees a table and every table below it, reporting each leaf it held.
+    /// Frees a table and every table below it, reporting each leaf it held;
+    /// each entry is cleared as it is read, so the freed frames are zero.
     /// Returns the bytes those leaves mapped.
     @discardableResult
     func freeSubtree(_ hpa: UInt64, level: Int, base: UInt64, report: (Leaf) -> Void) -> UInt64 {
@@ -188,6 +196,8 @@ public final class NestedPageTable<Format: PageTableFormat> {
         var bytes: UInt64 = 0
         for i in 0..<Format.entries(level: level) {
             let e = t[i]
+            guard e != 0 else { continue }
+            t[i] = 0
             guard Format.isPresent(e) else { continue }
             let g = base + UInt64(i) * span
             if Format.isLeaf(e, level: level) {
