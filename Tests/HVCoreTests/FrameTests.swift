@@ -311,6 +311,43 @@ struct KnownZeroFrameTests {
         pool.free(runs: all.map { FrameRun(start: HostPhysAddr($0), count: 1) })
     }
 
+    /// Issue 19: page-table frames come from the top of the pool, data
+    /// frames from the bottom, so tables do not cut up the runs data takes;
+    /// a frame freed high is found again, and both ends meet when full.
+    @Test func tableFramesComeFromTheTop() throws {
+        let pool = Self.pool(130)
+        let top = HostPhysAddr(0x1_0000_0000 + 129 * 4096)
+        let t1 = try pool.allocateTableFrame()
+        #expect(t1 == top)
+        #expect(Self.bytes(pool, t1).allSatisfy { $0 == 0xAA }, "known zero: not written")
+        let d1 = try pool.allocateZeroedFrame()
+        #expect(d1 == HostPhysAddr(0x1_0000_0000), "data from the bottom")
+        let t2 = try pool.allocateTableFrame()
+        #expect(t2.raw == top.raw - 4096)
+        pool.free(t1, count: 1)
+        let t3 = try pool.allocateTableFrame()
+        #expect(t3 == top, "the freed top frame again, zeroed: it was used")
+        #expect(Self.bytes(pool, t3).allSatisfy { $0 == 0 })
+        var seen: Set<UInt64> = [t2.raw, t3.raw, d1.raw]
+        for i in 0..<127 {
+            let f = i % 2 == 0 ? try pool.allocateTableFrame() : try pool.allocateFrame()
+            #expect(seen.insert(f.raw).inserted, "handed out twice: \(f)")
+        }
+        #expect(pool.freeFrameCount == 0)
+        #expect(throws: FrameError.self) { try pool.allocateTableFrame() }
+        pool.free(HostPhysAddr(0x1_0000_0000 + 64 * 4096), count: 1)
+        #expect(try pool.allocateTableFrame() == HostPhysAddr(0x1_0000_0000 + 64 * 4096), "found below the old top")
+    }
+
+    @Test func aSpacesTablesSitAtTheTopOfItsPool() throws {
+        let pool = HeapFramePool(capacity: 1024 * 4096)
+        let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: 1 << 40), allocator: pool, backing: .frames4K)
+        try space.mapAlloc(GuestPhysAddr(0x4000_0000), size: 0x10_0000, flags: .readWrite, populate: .eager)
+        let limit = pool.physicalBase.raw + 1024 * 4096
+        #expect(space.tableFrameSet.allSatisfy { $0 >= limit - 8 * 4096 }, "tables at the top")
+        #expect(try #require(space.translate(GuestPhysAddr(0x4000_0000))).hostAddress.raw < pool.physicalBase.raw + 256 * 4096, "data at the bottom")
+    }
+
     @Test func firstUseSkipsZeroingAndReuseZeroes() throws {
         let pool = Self.pool(8)
         #expect(pool.knownZeroFrameCount == 8)

@@ -81,6 +81,11 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// step where the allocator can (one lock, no zeroing of a frame it
     /// knows is zero): the fault path's and a new page table's allocation.
     func allocateZeroedFrame() throws(FrameError) -> HostPhysAddr
+    /// A zeroed frame for a page table: from the top of the pool where the
+    /// allocator can, so tables (small, long-lived, rewritten often) stay
+    /// together and resident instead of cutting up the runs that data
+    /// areas, lazy windows and huge pages take from the bottom.
+    func allocateTableFrame() throws(FrameError) -> HostPhysAddr
 }
 
 extension FrameAllocator {
@@ -116,6 +121,8 @@ extension FrameAllocator {
     }
 
     public func free(runs: [FrameRun]) { for run in runs { free(run.start, count: run.count) } }
+
+    public func allocateTableFrame() throws(FrameError) -> HostPhysAddr { try allocateZeroedFrame() }
 
     /// An allocator that does not track zero frames treats them as any other.
     public func freeZeroed(_ start: HostPhysAddr, count: Int) { free(start, count: count) }

@@ -11,11 +11,13 @@ struct FrameBitmap: ~Copyable {
     let frameCount: Int
     private(set) var usedCount = 0
     private var hint = 0  // first word that may have a free frame
+    private var highHint: Int  // last word that may have a free frame
 
     init(frameCount: Int, zeroFilled: Bool = false) {
         self.frameCount = frameCount
         words = Array(repeating: 0, count: (frameCount + 63) / 64)
         dirty = Array(repeating: zeroFilled ? 0 : ~0, count: (frameCount + 63) / 64)
+        highHint = words.count - 1
         // Bits past the end read as used so searches never return them.
         let tail = frameCount % 64
         if tail != 0 {
@@ -62,6 +64,26 @@ struct FrameBitmap: ~Copyable {
         }
         if found != nil { usedCount += 1 }
         return found
+    }
+
+    /// The highest free frame, or nil: page tables come from the top, so
+    /// they stay together, away from the runs data areas take from the
+    /// bottom (and their frames, rewritten often, stay resident).
+    mutating func takeHighest() -> Int? {
+        var w = min(highHint, words.count - 1)
+        while w >= 0 {
+            let free = ~words[w]
+            if free != 0 {
+                let bit = 63 - free.leadingZeroBitCount
+                words[w] = Kernels.bitmapMark(words[w], mask: UInt64(1) << UInt64(bit), used: true)
+                highHint = w
+                usedCount += 1
+                return w &* 64 &+ bit
+            }
+            w -= 1
+        }
+        highHint = 0
+        return nil
     }
 
     /// Takes `count` free frames, lowest first, a word at a time, and hands
@@ -125,6 +147,7 @@ struct FrameBitmap: ~Copyable {
         dirty[w] = Kernels.bitmapMark(dirty[w], mask: mask, used: true)
         usedCount -= 1
         if w < hint { hint = w }
+        if w > highHint { highHint = w }
         return true
     }
 
@@ -137,7 +160,10 @@ struct FrameBitmap: ~Copyable {
             f += n
         }
         usedCount += used ? count : -count
-        if !used { hint = min(hint, start >> 6) }
+        if !used {
+            hint = min(hint, start >> 6)
+            highHint = max(highHint, (end - 1) >> 6)
+        }
     }
 
     /// Marks the run as possibly holding data (it was freed after use).

@@ -128,6 +128,18 @@ public final class HeapFramePool: FrameAllocator {
         return frame
     }
 
+    /// `allocateZeroedFrame`, from the top of the pool.
+    public func allocateTableFrame() throws(FrameError) -> HostPhysAddr {
+        let taken = bitmap.withLock { map -> (Int, Bool)? in
+            guard let index = map.takeHighest() else { return nil }
+            return (index, map.takeDirtyBit(index))
+        }
+        guard let (index, dirty) = taken else { throw .outOfMemory(requestedFrames: 1, freeFrames: 0) }
+        let frame = address(ofFrame: index)
+        if dirty { timedZeroing { fillZero(frame, count: 1) } }
+        return frame
+    }
+
     private func frameIndex(_ start: HostPhysAddr) -> Int {
         guard let offset = start.distance(from: physicalBase), offset % frameSize == 0, offset / frameSize < UInt64(capacityFrames) else {
             preconditionFailure("zeroing \(start), which this pool does not hold")

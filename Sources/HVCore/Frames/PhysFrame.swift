@@ -43,6 +43,11 @@ public struct PhysFrame: ~Copyable {
         PhysFrame(unsafeAdopting: try allocator.allocateZeroedFrame(), allocator: allocator)
     }
 
+    /// A zeroed frame for a page table (`FrameAllocator.allocateTableFrame`).
+    public static func zeroedTable(allocator: any FrameAllocator) throws(FrameError) -> PhysFrame {
+        PhysFrame(unsafeAdopting: try allocator.allocateTableFrame(), allocator: allocator)
+    }
+
     public var byteCount: Int { count * Int(frameSize) }
     public var end: HostPhysAddr { HostPhysAddr(start.raw + UInt64(byteCount)) }
 

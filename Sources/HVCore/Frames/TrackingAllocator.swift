@@ -85,6 +85,13 @@ public final class TrackingAllocator: FrameAllocator {
         return frame
     }
 
+    public func allocateTableFrame() throws(FrameError) -> HostPhysAddr {
+        try beginAllocation()
+        let frame = try inner.allocateTableFrame()
+        record(frame, count: 1)
+        return frame
+    }
+
     public func allocateContiguous(count: Int, alignment: UInt64) throws(FrameError) -> HostPhysAddr {
         try beginAllocation()
         let start = try inner.allocateContiguous(count: count, alignment: alignment)

@@ -65,7 +65,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// A zeroed root: one frame, or `rootFrames` contiguous frames aligned
     /// to the root's size (a 16 KiB Sv39x4 root on a 16 KiB boundary).
     static func allocateRoot(_ allocator: any FrameAllocator) throws(FrameError) -> HostPhysAddr {
-        if Format.rootFrames == 1 { return try PhysFrame.zeroed(allocator: allocator).intoRaw() }
+        if Format.rootFrames == 1 { return try PhysFrame.zeroedTable(allocator: allocator).intoRaw() }
         let root = try allocator.allocateContiguous(count: Format.rootFrames, alignment: Format.rootBytes)
         // SAFETY: the allocator just handed out these rootFrames frames, inside its window.
         allocator.directMap.pointer(root.raw)!.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Format.rootBytes))
@@ -126,7 +126,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     /// `base` (a level-0 or level-1 table goes into its index at once).
     func newTable(level: Int, base: UInt64) throws(PageTableError) -> UInt64 {
         let hpa: HostPhysAddr
-        do { hpa = try PhysFrame.zeroed(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
+        do { hpa = try PhysFrame.zeroedTable(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
         tableFrames.insert(hpa.raw)
         let t = table(hpa.raw)
         t.occupied.pointee = 0   // a zeroed frame: whatever an earlier table here counted is gone
