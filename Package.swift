@@ -54,10 +54,13 @@ let package = Package(
         // Executable specifications: the abstract model, the invariants, the
         // abstraction function and the model-based checker.
         .target(name: "HVSpecs", dependencies: ["HVCore"], path: "Specs"),
+        // The target protocol: the model-based checker driving another
+        // process's mapping code over stdin/stdout, and HVCore behind it.
+        .target(name: "HVTarget", dependencies: ["HVCore", "HVSpecs"]),
         .executableTarget(
             name: "hvkit",
             dependencies: [
-                "HVCore", "HVSpecs", "HVProofs", "SMT", "HVKVM", "HVConfig", "HVOracle", "CBenchYardstick",
+                "HVCore", "HVSpecs", "HVTarget", "HVProofs", "SMT", "HVKVM", "HVConfig", "HVOracle", "CBenchYardstick",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -94,6 +97,7 @@ let package = Package(
         .testTarget(name: "HVProofsTests", dependencies: ["HVProofs", "SMT", "HVCore"]),
         .testTarget(name: "HVSpecsTests", dependencies: ["HVCore", "HVSpecs", "TestSupport"]),
         .testTarget(name: "HVOracleTests", dependencies: ["HVOracle", "HVCore"]),
+        .testTarget(name: "HVTargetTests", dependencies: ["HVTarget", "HVSpecs", "HVCore", "TestSupport"]),
         .testTarget(name: "ProjectTests", dependencies: []),
     ]
 )

@@ -34,12 +34,28 @@ struct HuntCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per format instead of text.")
     var json = false
 
+    @Option(help: "Hunt in another implementation: a command (run under /bin/sh) speaking the target protocol (docs/target-protocol.md) on stdin/stdout.")
+    var target: String?
+
+    @Option(help: "With --target: milliseconds the target may take to answer one request before it is killed.")
+    var timeoutMs = 2000
+
+    @Option(help: "With --target: where to write the counterexample's replay file (default hvkit-counterexample-FORMAT.jsonl).")
+    var output: String?
+
     func run() throws {
         if bug == "list" {
             for b in SeededBug.allCases { print("\(b.rawValue): \(b.summary)") }
             return
         }
         let seedValue = try SeedOption.parse(seed)
+        if let target {
+            guard bug == nil else { throw ValidationError("--bug seeds HVCore's own bugs; it does not go with --target") }
+            guard cases > 0, maxLength >= 4, timeoutMs > 0 else { throw ValidationError("--cases and --timeout-ms must be positive and --max-length at least 4") }
+            try TargetHuntRun(command: target, formatOption: format, cases: cases, seed: seedValue, maxLength: maxLength,
+                              timeoutMs: timeoutMs, json: json, output: output).run()
+            return
+        }
         var seeded: SeededBug?
         if let bug {
             guard let b = SeededBug(rawValue: bug) else {
