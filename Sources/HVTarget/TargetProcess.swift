@@ -32,7 +32,7 @@ public enum TargetFailure: Error, Equatable, CustomStringConvertible {
 
 /// One run of the target command: its stdin and stdout are pipes, its
 /// stderr goes to a temporary file kept for the report. The command runs
-/// under `/bin/sh -c 'exec ...'`, so the pid is the target's own.
+/// directly when it is plain words, else under `/bin/sh -c 'exec ...'`: the pid is the target's own.
 public final class TargetProcess {
     public let pid: pid_t
     let toTarget: Int32
@@ -58,11 +58,15 @@ public final class TargetProcess {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errFD, 2)
         for fd in [inPipe[0], inPipe[1], outPipe[0], outPipe[1], errFD] { posix_spawn_file_actions_addclose(&actions, fd) }
-        let argv: [String] = ["/bin/sh", "-c", "exec " + command]
+        // A plain command line (words, no shell syntax) is started directly;
+        // anything else under /bin/sh, which execs it: the pid is the target's either way.
+        let plain = command.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || "0123456789/._-=+:, ".unicodeScalars.contains($0) }
+        let argv: [String] = plain ? command.split(separator: " ").map(String.init) : ["/bin/sh", "-c", "exec " + command]
+        guard !argv.isEmpty else { throw .spawn("an empty command") }
         var cArgs = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
         var child: pid_t = 0
-        let rc = posix_spawn(&child, "/bin/sh", &actions, nil, &cArgs, environ)
+        let rc = posix_spawnp(&child, argv[0], &actions, nil, &cArgs, environ)
         close(inPipe[0]); close(outPipe[1]); close(errFD)
         guard rc == 0 else {
             close(inPipe[1]); close(outPipe[0]); unlink(stderrPath)
@@ -155,8 +159,8 @@ public final class TargetProcess {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid { break }
             if r < 0 { finished = true; return "ended" }
-            if waited >= waitMs { kill(pid, SIGKILL); waitpid(pid, &status, 0); break }
-            usleep(1000)
+            if waited >= waitMs * 10 { kill(pid, SIGKILL); waitpid(pid, &status, 0); break }
+            usleep(100)
             waited += 1
         }
         finished = true

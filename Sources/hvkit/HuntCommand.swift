@@ -34,7 +34,7 @@ struct HuntCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per format instead of text.")
     var json = false
 
-    @Option(help: "Hunt in another implementation: a command (run under /bin/sh) speaking the target protocol (docs/target-protocol.md) on stdin/stdout.")
+    @Option(help: "Hunt in another implementation: a command (plain words are run directly, anything else under /bin/sh) speaking the target protocol (docs/target-protocol.md) on stdin/stdout.")
     var target: String?
 
     @Option(help: "With --target: milliseconds the target may take to answer one request before it is killed.")

@@ -21,8 +21,10 @@ struct ServeCommand: ParsableCommand {
             guard SeededBug.available else { throw ValidationError("seeded bugs are compiled only into debug builds") }
             seeded = b
         }
-        TargetServer(bug: seeded).run()
+        Self.serve(bug: seeded)
     }
+
+    static func serve(bug: SeededBug?) { TargetServer(bug: bug).run() }
 }
 
 /// The path of this executable, for targets that are hvkit itself.
@@ -129,7 +131,7 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: "The .jsonl replay file.")
     var file: String
 
-    @Option(help: "The target command (run under /bin/sh).")
+    @Option(help: "The target command (plain words are run directly, anything else under /bin/sh).")
     var target: String
 
     @Option(help: "Milliseconds the target may take to answer one request.")

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         discussion: "Run in a release build: swift run -c release hvkit bench addrspace --json"
     )
 
-    @Argument(help: "The workload: addrspace, check or kvm.")
+    @Argument(help: "The workload: addrspace, check, kvm or hunt.")
     var workload: String
 
     @Flag(help: "Print one JSON object per figure, one per line.")
@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
     var format = "ept"
 
     func validate() throws {
-        guard ["addrspace", "check", "kvm"].contains(workload) else { throw ValidationError("unknown workload '\(workload)'; known: addrspace, check, kvm") }
+        guard ["addrspace", "check", "kvm", "hunt"].contains(workload) else { throw ValidationError("unknown workload '\(workload)'; known: addrspace, check, kvm, hunt") }
         guard passes >= 1 else { throw ValidationError("--passes must be at least 1") }
         for group in only where !AddrSpaceWorkloads.groups.contains(group) {
             throw ValidationError("unknown group '\(group)'; known: \(AddrSpaceWorkloads.groups.joined(separator: ", "))")
@@ -52,6 +52,11 @@ struct BenchCommand: ParsableCommand {
                 progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
                 try bench.faults(into: &figures, record: pass > 0)
                 try bench.startup(into: &figures, record: pass > 0)
+            }
+        } else if workload == "hunt" {
+            for pass in 0...passes {
+                progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
+                try HuntBenchmark().pass(into: &figures, record: pass > 0)
             }
         } else if workload == "check" {
             for pass in 0...passes {
