@@ -83,6 +83,8 @@ let package = Package(
         .executableTarget(name: "fuzz-config", dependencies: ["HVConfig", "FuzzSupport"], path: "Fuzz/config"),
         .executableTarget(name: "fuzz-dtb", dependencies: ["HVConfig", "FuzzSupport"], path: "Fuzz/dtb"),
         .executableTarget(name: "fuzz-image", dependencies: ["HVKVM", "FuzzSupport"], path: "Fuzz/image"),
+        .executableTarget(name: "fuzz-model", dependencies: ["HVCore", "HVSpecs", "FuzzSupport"], path: "Fuzz/model"),
+        .executableTarget(name: "fuzz-protocol", dependencies: ["HVTarget", "FuzzSupport"], path: "Fuzz/protocol"),
         .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "HVCoreTests",
