@@ -85,6 +85,10 @@ let package = Package(
         .executableTarget(name: "fuzz-image", dependencies: ["HVKVM", "FuzzSupport"], path: "Fuzz/image"),
         .executableTarget(name: "fuzz-model", dependencies: ["HVCore", "HVSpecs", "FuzzSupport"], path: "Fuzz/model"),
         .executableTarget(name: "fuzz-protocol", dependencies: ["HVTarget", "FuzzSupport"], path: "Fuzz/protocol"),
+        // Sanitizer runs (scripts/sanitize): the concurrent core in a release
+        // build, and the 20-line program showing the TSan annotation works.
+        .executableTarget(name: "sanitize-core", dependencies: ["HVCore"], path: "Sanitize/core"),
+        .executableTarget(name: "tsan-mutex-demo", dependencies: ["CCoreIntrinsics"], path: "Sanitize/mutex-demo"),
         .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "HVCoreTests",

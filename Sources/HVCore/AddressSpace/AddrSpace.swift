@@ -13,7 +13,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public let backing: BackingPolicy
     public let zeroing: FrameZeroing
     let bugs: SeededBugSwitch
-    @usableFromInline let state: Mutex<State>
+    @usableFromInline let state: HVMutex<State>
     /// Sequence counter for lock-free translate: odd while a writer holding
     /// the lock changes table entries, bumped again (to even) when it is done.
     @usableFromInline let tableVersion: Atomic<UInt64>
@@ -81,7 +81,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         leafIndex = table.leafTables.view
         directoryIndex = table.directoryTables.view
         tableOccupancy = table.occupancy
-        state = Mutex(State(table: table))
+        state = HVMutex(State(table: table))
     }
 
     deinit { clear() }

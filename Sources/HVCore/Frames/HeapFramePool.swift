@@ -7,7 +7,7 @@ public final class HeapFramePool: FrameAllocator {
     public let physicalBase: HostPhysAddr
     public let capacityFrames: Int
     public let directMap: DirectMap
-    private let bitmap: Mutex<FrameBitmap>
+    private let bitmap: HVMutex<FrameBitmap>
     private let release: @Sendable (UnsafeMutableRawPointer) -> Void
     /// The host's help in zeroing: drops the pages of a range so they read
     /// as zero again (MADV_DONTNEED on private anonymous memory); false
@@ -45,7 +45,7 @@ public final class HeapFramePool: FrameAllocator {
         self.physicalBase = physicalBase
         capacityFrames = Int(capacity / frameSize)
         directMap = DirectMap(physicalBase: physicalBase.raw, virtualBase: memory, size: capacity)
-        bitmap = Mutex(FrameBitmap(frameCount: capacityFrames, zeroFilled: zeroFilled))
+        bitmap = HVMutex(FrameBitmap(frameCount: capacityFrames, zeroFilled: zeroFilled))
         self.release = release
         self.discard = discard
     }

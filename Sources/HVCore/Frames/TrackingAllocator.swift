@@ -25,7 +25,7 @@ public final class TrackingAllocator: FrameAllocator {
 
     public let inner: any FrameAllocator
     public let onMisuse: OnMisuse
-    private let books = Mutex(Books())
+    private let books = HVMutex(Books())
 
     public init(_ inner: any FrameAllocator, onMisuse: OnMisuse = .trap) {
         self.inner = inner
