@@ -6,7 +6,9 @@ import FuzzSupport
 import HVTarget
 
 func fuzzOne(_ bytes: [UInt8]) {
-    let server = TargetServer()
+    // A small pool: a fresh one per input keeps inputs independent, and 64 MiB
+    // of it would be most of an execution under AddressSanitizer.
+    let server = TargetServer(poolFrames: 256)
     var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false).prefix(64)
     if lines.count == 64 { lines = lines.dropLast() }
     for line in lines {

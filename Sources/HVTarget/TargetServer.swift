@@ -90,9 +90,10 @@ public final class TargetServer {
     /// finds HVCore's own seeded bugs through the protocol.
     let bug: SeededBug?
 
-    public init(bug: SeededBug? = nil) {
+    /// - Parameter poolFrames: the shared pool's size (a fuzzer wants a small one).
+    public init(bug: SeededBug? = nil, poolFrames: Int = 16_384) {
         self.bug = bug
-        let bytes = 16_384 * 4096
+        let bytes = poolFrames * 4096
         // SAFETY: calloc's block reads as zero; the pool owns it and frees it when it goes.
         let memory = calloc(bytes, 1)!
         pool = HeapFramePool(memory: memory, capacity: UInt64(bytes), physicalBase: HostPhysAddr(0x1_0000_0000), zeroFilled: true) { free($0) }
