@@ -88,6 +88,13 @@ let package = Package(
         // Sanitizer runs (scripts/sanitize): the concurrent core in a release
         // build, and the 20-line program showing the TSan annotation works.
         .executableTarget(name: "sanitize-core", dependencies: ["HVCore"], path: "Sanitize/core"),
+        // The core's concurrency tests alone (symlinked from HVCoreTests), for
+        // a release ThreadSanitizer build that needs no other test target.
+        .executableTarget(name: "sanitize-tests", dependencies: ["HVCore", "TestSupport"], path: "Sanitize/tests"),
+        // The core and KVM suites (symlinked directories) for AddressSanitizer.
+        .executableTarget(name: "sanitize-core-suite", dependencies: ["HVCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+                          path: "Sanitize/suites/core"),
+        .executableTarget(name: "sanitize-kvm-suite", dependencies: ["HVKVM", "HVCore", "HVOracle", "TestSupport"], path: "Sanitize/suites/kvm"),
         .executableTarget(name: "tsan-mutex-demo", dependencies: ["CCoreIntrinsics"], path: "Sanitize/mutex-demo"),
         .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
         .testTarget(

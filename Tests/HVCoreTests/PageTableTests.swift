@@ -2,10 +2,6 @@ import HVCore
 import Testing
 import TestSupport
 
-let gib: UInt64 = 0x4000_0000
-let mib2: UInt64 = 0x20_0000
-let kib4: UInt64 = 0x1000
-
 /// A table over a tracking allocator, and the checks every test ends with.
 /// A bare page table of any format over a tracking allocator.
 final class FormatTableFixture<Format: PageTableFormat> {

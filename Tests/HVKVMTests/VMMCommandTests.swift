@@ -8,7 +8,7 @@ import TestSupport
 /// (a static executable: nothing to find or relocate at start).
 @Suite("hvkit-vmm on the command line", .enabled(if: KVMAvailability.available, "KVM is unavailable"))
 struct VMMCommandTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = packageRoot()
     static var binary: URL? {
         let candidates = [".build/debug/hvkit-vmm", ".build/x86_64-unknown-linux-gnu/debug/hvkit-vmm"].map { root.appendingPathComponent($0) }
         let found = candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
