@@ -5,7 +5,6 @@ import HVCore
 import Testing
 import TestSupport
 
-
 @Suite("Address space operations")
 struct AddrSpaceTests {
     @Test func mapLinearUsesHugeLeavesAndHostBelowGuest() throws {
