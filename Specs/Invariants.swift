@@ -15,6 +15,19 @@ public enum Invariants {
         return result
     }
 
+    /// The index of the first element of `sorted` (ascending) that is at
+    /// least `value`, or nil when every element is below it. A binary
+    /// search, so that checking every leaf against every table frame costs
+    /// O((leaves + tables) log tables), not leaves x tables.
+    static func firstIndex(notBelow value: UInt64, in sorted: [UInt64]) -> Int? {
+        var lo = 0, hi = sorted.count
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < sorted.count ? lo : nil
+    }
+
     /// I1 isolation. Protects against one VM reading or writing another's
     /// memory, or its own page tables: no frame owned by an address space
     /// is reachable from two spaces (or twice from one), and no page-table
@@ -28,6 +41,7 @@ public enum Invariants {
         var problems: [String] = []
         var owner: [UInt64: (Int, UInt64)] = [:]
         let tables = o.spaces.reduce(into: Set<UInt64>()) { $0.formUnion($1.tableFrames) }
+        let sortedTables = tables.sorted()
         for (s, space) in o.spaces.enumerated() {
             for (gpa, host) in ownedHostFrames(space) {
                 if let (other, otherGPA) = owner[host] {
@@ -37,7 +51,7 @@ public enum Invariants {
             }
             for leaf in space.leaves {
                 let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
-                if tables.contains(where: { $0 >= lo && $0 < hi }) {
+                if firstIndex(notBelow: lo, in: sortedTables).map({ sortedTables[$0] < hi }) ?? false {
                     problems.append("space \(s) leaf \(leaf.gpa) exposes a page-table frame")
                 }
             }
