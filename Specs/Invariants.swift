@@ -51,7 +51,7 @@ public enum Invariants {
             }
             for leaf in space.leaves {
                 let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
-                if firstIndex(notBelow: lo, in: sortedTables).map({ sortedTables[$0] < hi }) ?? false {
+                if let i = firstIndex(notBelow: lo, in: sortedTables), sortedTables[i] < hi {
                     problems.append("space \(s) leaf \(leaf.gpa) exposes a page-table frame")
                 }
             }
