@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "HVOracle", targets: ["HVOracle"]),
         .executable(name: "hvkit", targets: ["hvkit"]),
         .executable(name: "hvkit-vmm", targets: ["hvkit-vmm"]),
+        .executable(name: "hvkit-serve", targets: ["hvkit-serve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -77,6 +78,9 @@ let package = Package(
                           linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld", "-Xlinker", "--gc-sections",
                                                          "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/hvkit-vmm/startup-symbols.txt",
                                                          "-Xlinker", "--no-warn-symbol-ordering"], .when(platforms: [.linux]))]),
+        // `hvkit-serve`: `hvkit serve` alone, static like hvkit-vmm, for hunt's one process per case.
+        .executableTarget(name: "hvkit-serve", dependencies: ["HVTarget"],
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-use-ld=lld", "-Xlinker", "--gc-sections"], .when(platforms: [.linux]))]),
         // Fuzz targets: plain builds replay a corpus; `scripts/fuzz` builds them
         // with -sanitize=fuzzer,address -DFUZZING for libFuzzer.
         .target(name: "FuzzSupport", path: "Fuzz/support"),
@@ -85,17 +89,6 @@ let package = Package(
         .executableTarget(name: "fuzz-image", dependencies: ["HVKVM", "FuzzSupport"], path: "Fuzz/image"),
         .executableTarget(name: "fuzz-model", dependencies: ["HVCore", "HVSpecs", "FuzzSupport"], path: "Fuzz/model"),
         .executableTarget(name: "fuzz-protocol", dependencies: ["HVTarget", "FuzzSupport"], path: "Fuzz/protocol"),
-        // Sanitizer runs (scripts/sanitize): the concurrent core in a release
-        // build, and the 20-line program showing the TSan annotation works.
-        .executableTarget(name: "sanitize-core", dependencies: ["HVCore"], path: "Sanitize/core"),
-        // The core's concurrency tests alone (symlinked from HVCoreTests), for
-        // a release ThreadSanitizer build that needs no other test target.
-        .executableTarget(name: "sanitize-tests", dependencies: ["HVCore", "TestSupport"], path: "Sanitize/tests"),
-        // The core and KVM suites (symlinked directories) for AddressSanitizer.
-        .executableTarget(name: "sanitize-core-suite", dependencies: ["HVCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
-                          path: "Sanitize/suites/core"),
-        .executableTarget(name: "sanitize-kvm-suite", dependencies: ["HVKVM", "HVCore", "HVOracle", "TestSupport"], path: "Sanitize/suites/kvm"),
-        .executableTarget(name: "tsan-mutex-demo", dependencies: ["CCoreIntrinsics"], path: "Sanitize/mutex-demo"),
         .target(name: "TestSupport", dependencies: ["HVCore"], path: "Tests/TestSupport"),
         .testTarget(
             name: "HVCoreTests",
@@ -114,3 +107,23 @@ let package = Package(
         .testTarget(name: "ProjectTests", dependencies: []),
     ]
 )
+
+// Sanitizer runs (scripts/sanitize, which sets HVKIT_SANITIZE=1): the runners
+// `@testable import` HVCore, so they build only with -enable-testing; without
+// the variable they are left out, and a plain `swift build -c release` builds
+// everything else.
+if Context.environment["HVKIT_SANITIZE"] != nil {
+    package.targets += [
+        // The concurrent core in a release build, and (last) the 20-line
+        // program showing the TSan annotation works.
+        .executableTarget(name: "sanitize-core", dependencies: ["HVCore"], path: "Sanitize/core"),
+        // The core's concurrency tests alone (symlinked from HVCoreTests), for
+        // a release ThreadSanitizer build that needs no other test target.
+        .executableTarget(name: "sanitize-tests", dependencies: ["HVCore", "TestSupport"], path: "Sanitize/tests"),
+        // The core and KVM suites (symlinked directories) for AddressSanitizer.
+        .executableTarget(name: "sanitize-core-suite", dependencies: ["HVCore", "TestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
+                          path: "Sanitize/suites/core"),
+        .executableTarget(name: "sanitize-kvm-suite", dependencies: ["HVKVM", "HVCore", "HVOracle", "TestSupport"], path: "Sanitize/suites/kvm"),
+        .executableTarget(name: "tsan-mutex-demo", dependencies: ["CCoreIntrinsics"], path: "Sanitize/mutex-demo"),
+    ]
+}

@@ -13,6 +13,13 @@ enum Built {
         if found == nil { print("SKIPPED: target hunts against hvkit serve: no built hvkit under .build (swift build builds it)") }
         return found
     }
+    /// The static server, built beside hvkit.
+    static var hvkitServe: String? {
+        guard let hvkit else { return nil }
+        let path = String(hvkit.dropLast("hvkit".count)) + "hvkit-serve"
+        if !FileManager.default.isExecutableFile(atPath: path) { print("SKIPPED: target hunt against hvkit-serve: no \(path) (swift build builds it)") ; return nil }
+        return path
+    }
     static let cSource = root.appendingPathComponent("Examples/c-target/ept_target.c").path
     static let helloLine = #"{"id":1,"ok":true,"name":"fake","protocol":1,"formats":["ept"],"ops":["hello","new_space","map_linear","map_alloc","unmap","protect","translate","fault","read","write"],"zeroes_frames":true}"#
 
@@ -106,6 +113,21 @@ struct TargetHuntTests {
         #expect(found == nil, "\(found.map { "\($0.finding) after \($0.ops)" } ?? "")")
         #expect(run == 60 && hunt.operations > 300 && hunt.requests > 2 * hunt.operations)
         print("target hunt: hvkit serve \(format): 60 cases, \(hunt.operations) operations, \(hunt.requests) requests, nothing found")
+    }
+
+    /// `hvkit-serve` is the same server as `hvkit serve`: the same hello,
+    /// and nothing found on the same cases.
+    @Test func theStaticServerIsHvkitServe() throws {
+        guard let hvkit = Built.hvkit, let server = Built.hvkitServe else { return }
+        let a = try TargetRun(command: "\(hvkit) serve", format: .ept, spaces: 1, timeoutMs: 5000)
+        let b = try TargetRun(command: server, format: .ept, spaces: 1, timeoutMs: 5000)
+        #expect(a.start() == nil && b.start() == nil)
+        #expect(a.hello != nil && a.hello == b.hello)
+        a.stop(); b.stop()
+        var hunt = TargetHunt(command: server, format: .ept, timeoutMs: 5000)
+        let (found, run) = hunt.hunt(cases: 60, seed: Self.seed, maxLength: 24)
+        #expect(found == nil, "\(found.map { "\($0.finding) after \($0.ops)" } ?? "")")
+        #expect(run == 60 && hunt.operations > 300)
     }
 
     @Test(arguments: [(SeededBug.partialUnmapDropsHugePage, "disagreement"), (.overlapMissesContainment, "disagreement"), (.lazyFaultReplacesFrame, "disagreement")])

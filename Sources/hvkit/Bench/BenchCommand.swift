@@ -54,6 +54,7 @@ struct BenchCommand: ParsableCommand {
                 try bench.startup(into: &figures, record: pass > 0)
             }
         } else if workload == "hunt" {
+            if HuntBenchmark.staticServer == nil { progress("no hvkit-serve beside this executable (swift build -c release builds it): the _static lines are left out") }
             for pass in 0...passes {
                 progress(pass == 0 ? "warm-up pass" : "pass \(pass)/\(passes)")
                 try HuntBenchmark().pass(into: &figures, record: pass > 0)
