@@ -6,16 +6,38 @@ import Glibc
 
 public enum ReplayError: Error { case unreadable(String) }
 
-public func replay(_ paths: ArraySlice<String>, _ body: ([UInt8]) -> Void) throws {
+/// `--slowest N` first: also times each input and prints the N slowest
+/// with their milliseconds and the total (where a target's time goes).
+public func replay(_ arguments: ArraySlice<String>, _ body: ([UInt8]) -> Void) throws {
+    var paths = arguments
+    var slowest = 0
+    if paths.first == "--slowest", paths.count >= 2, let n = Int(paths[paths.startIndex + 1]), n >= 0 {
+        slowest = n
+        paths = paths.dropFirst(2)
+    }
     var count = 0
+    var times: [(ms: Double, file: String)] = []
     for path in paths {
         for file in files(path) {
             guard let bytes = contents(file) else { throw ReplayError.unreadable(file) }
+            let start = monotonicNanoseconds()
             body(bytes)
+            if slowest > 0 { times.append((Double(monotonicNanoseconds() - start) / 1e6, file)) }
             count += 1
         }
     }
     print("replayed \(count) input(s)")
+    if slowest > 0 {
+        let total = times.reduce(0) { $0 + $1.ms }
+        print("total \(Int(total)) ms; the \(min(slowest, times.count)) slowest:")
+        for t in times.sorted(by: { $0.ms > $1.ms }).prefix(slowest) { print("  \(Int(t.ms)) ms  \(t.file)") }
+    }
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
 func files(_ path: String) -> [String] {
