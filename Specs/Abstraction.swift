@@ -10,6 +10,8 @@ public struct ObservedSpace: Sendable {
     public var quarantine: [FrameRun] = []
     /// The frame runs reserved by windowed lazy areas, filled or not.
     public var windows: [FrameRun] = []
+    /// Zeroed frames the space holds for its next faults (its reserve).
+    public var reserved: [UInt64] = []
 
     /// Every frame of every window.
     public var windowFrames: [UInt64] {
@@ -53,7 +55,8 @@ public enum Abstraction {
             leaves: space.leaves,
             tableFrames: space.tableFrameSet,
             quarantine: space.quarantinedRuns,
-            windows: space.areas.compactMap { a in a.window.map { FrameRun(start: HostPhysAddr($0), count: Int(a.size / 0x1000)) } })
+            windows: space.areas.compactMap { a in a.window.map { FrameRun(start: HostPhysAddr($0), count: Int(a.size / 0x1000)) } },
+            reserved: space.reservedFrames)
     }
 
     public static func observe<F: PageTableFormat>(_ spaces: [AddrSpace<F>], _ tracker: TrackingAllocator) -> ObservedState {

@@ -86,6 +86,27 @@ public enum Invariants {
                 }
             }
         }
+        // A reserved frame is its space's alone and no one's page: in no other
+        // reserve, no table, no quarantine, no window, behind no leaf.
+        var reservedBy: [UInt64: Int] = [:]
+        for (s, space) in o.spaces.enumerated() {
+            for frame in space.reserved {
+                if let other = reservedBy[frame] { problems.append("frame \(hex(frame)) is in the reserves of spaces \(other) and \(s)") }
+                reservedBy[frame] = s
+                if tables.contains(frame) { problems.append("space \(s)'s reserved frame \(hex(frame)) is a page table") }
+                if let q = waiting[frame] { problems.append("space \(s)'s reserved frame \(hex(frame)) waits in space \(q)'s quarantine") }
+                if let w = windowOwner[frame] { problems.append("space \(s)'s reserved frame \(hex(frame)) is in space \(w.space)'s window") }
+            }
+        }
+        let sortedReserved = reservedBy.keys.sorted()
+        for (s, space) in o.spaces.enumerated() {
+            for leaf in space.leaves {
+                let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
+                if let i = firstIndex(notBelow: lo, in: sortedReserved), sortedReserved[i] < hi {
+                    problems.append("space \(s) leaf \(leaf.gpa) maps space \(reservedBy[sortedReserved[i]]!)'s reserved frame \(hex(sortedReserved[i]))")
+                }
+            }
+        }
         for (s, space) in o.spaces.enumerated() {
             for leaf in space.leaves where leaf.hpa.raw >= CheckerSetup.poolBase && leaf.hpa.raw < CheckerSetup.poolEnd {
                 for k in 0..<(leaf.pageSize.bytes / 0x1000) {
@@ -153,9 +174,9 @@ public enum Invariants {
             problems.append("ledger has \(model.ledger.count) tokens, pages hold \(seen.count) and quarantines \(waiting.count)")
         }
         // Live frames: the ledger's (quarantined data frames included), the
-        // page tables, the frames of lazy windows no page uses yet, and what
+        // page tables, the frames of lazy windows no page uses yet, what
         // a space's quarantine holds beyond the model's data tokens (page
-        // tables, and window frames never filled).
+        // tables, and window frames never filled), and the spaces' reserves.
         let tables = o.spaces.reduce(0) { $0 + $1.tableFrames.count }
         var unfilledWindowFrames = 0
         for space in o.spaces {
@@ -169,8 +190,9 @@ public enum Invariants {
             if held < data { problems.append("space \(s) quarantines \(held) frames; the model has \(data) data frames waiting") }
             waitingBeyondData += max(0, held - data)
         }
-        if o.liveFrames != model.ledger.count + tables + waitingBeyondData + unfilledWindowFrames {
-            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables) + waiting beyond data \(waitingBeyondData) + unfilled window frames \(unfilledWindowFrames)")
+        let reserved = o.spaces.reduce(0) { $0 + $1.reserved.count }
+        if o.liveFrames != model.ledger.count + tables + waitingBeyondData + unfilledWindowFrames + reserved {
+            problems.append("allocator has \(o.liveFrames) live frames; ledger \(model.ledger.count) + tables \(tables) + waiting beyond data \(waitingBeyondData) + unfilled window frames \(unfilledWindowFrames) + reserved \(reserved)")
         }
         problems += o.allocatorViolations.map { "allocator: \($0)" }
         return problems

@@ -117,7 +117,9 @@ public final class FormatLockstep<Format: PageTableFormat> {
             }
             return nil
         case let .mapIdentical(s, g, size, flags):
-            let live = tracker.liveFrameSet
+            // Frames in this space's own reserve count as free: the space
+            // gives its reserve back when it runs short.
+            let live = tracker.liveFrameSet.subtracting(spaces[s].reservedFrames)
             let hostFree: (UInt64, Int) -> Bool = { start, count in
                 (0..<count).allSatisfy { i in
                     let f = start + UInt64(i) * 0x1000

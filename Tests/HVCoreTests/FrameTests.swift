@@ -257,6 +257,26 @@ struct KnownZeroFrameTests {
         #expect(throws: FrameError.self) { try pool.allocateZeroedFrame() }
     }
 
+    /// The reserve's batch: the lowest free frames, in order, across word
+    /// boundaries; the dirty ones zeroed and clean again, the clean ones
+    /// not written; all or nothing when the pool is short.
+    @Test func allocateZeroedFramesZeroesOnlyDirtyFramesOfTheBatch() throws {
+        let pool = Self.pool(200)
+        let early = try pool.allocateFrames(count: 130)
+        // Frames 3, 63, 64 and 100 hold data now; the rest of the first 130 stay allocated.
+        for i in [3, 63, 64, 100] { pool.free(HostPhysAddr(early[i]), count: 1) }
+        let batch = try pool.allocateZeroedFrames(count: 72)
+        let expected = [3, 63, 64, 100].map { early[$0] } + (130..<198).map { 0x1_0000_0000 + UInt64($0) * 4096 }
+        #expect(batch == expected)
+        for f in batch.prefix(4) { #expect(Self.bytes(pool, HostPhysAddr(f)).allSatisfy { $0 == 0 }, "a dirty frame is zeroed") }
+        for f in batch.dropFirst(4) { #expect(Self.bytes(pool, HostPhysAddr(f)).allSatisfy { $0 == 0xAA }, "a known-zero frame is not written") }
+        #expect(pool.knownZeroFrameCount == 200, "every frame is known zero again")
+        #expect(pool.freeFrameCount == 200 - 130 - 68)
+        #expect(throws: FrameError.self) { try pool.allocateZeroedFrames(count: 3) }
+        #expect(pool.freeFrameCount == 2, "a refused batch takes nothing")
+        #expect(try pool.allocateZeroedFrames(count: 2).count == 2)
+    }
+
     /// Issue 19: a frame freed as zero (an emptied page table) is handed
     /// out again unwritten; a plain free still makes it dirty.
     @Test func freeZeroedKeepsAFrameKnownZero() throws {

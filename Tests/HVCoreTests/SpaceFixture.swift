@@ -29,7 +29,8 @@ struct SpaceFixture {
             let space = try EPTAddrSpace(range: try GuestPhysRange(start: GuestPhysAddr(0), size: managed), allocator: tracker, backing: backing)
             try body(space)
             #expect(space.invariantViolations() == [], sourceLocation: sourceLocation)
-            #expect(tracker.liveFrames == space.tableFrameCount + space.ownedFrameCount, "live frames are tables plus owned frames", sourceLocation: sourceLocation)
+            #expect(tracker.liveFrames == space.tableFrameCount + space.ownedFrameCount + space.reservedFrames.count,
+                    "live frames are tables, owned frames and the reserve", sourceLocation: sourceLocation)
         }
         #expect(tracker.liveFrames == start, "allocator back to its starting count", sourceLocation: sourceLocation)
     }

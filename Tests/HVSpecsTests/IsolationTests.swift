@@ -29,6 +29,24 @@ struct IsolationTests {
         #expect(violations(leafAt: base, size: .size4K, tables: []).isEmpty)
     }
 
+    /// A reserved frame is its space's alone: behind a leaf (of any space),
+    /// in a second reserve, or a table, it is reported; beside them it is not.
+    @Test func reservedFramesAreNoOnesPage() {
+        let base: UInt64 = 0x4000_0000
+        let leaf = Leaf(gpa: GuestPhysAddr(0), hpa: HostPhysAddr(base), pageSize: .size2M, flags: .readWrite)
+        func found(_ reserved: [[UInt64]], tables: Set<UInt64> = []) -> [String] {
+            let spaces = reserved.enumerated().map { i, frames in
+                ObservedSpace(areas: [], leaves: i == 0 ? [leaf] : [], tableFrames: i == 0 ? tables : [], reserved: frames)
+            }
+            return Invariants.isolation(ObservedState(spaces: spaces, liveFrames: 0, allocatorViolations: []))
+        }
+        #expect(found([[], [base + Self.mib2 - Self.kib4]]).count == 1, "behind another space's leaf")
+        #expect(found([[base]]).count == 1, "behind its own leaf")
+        #expect(found([[base - Self.kib4], [base - Self.kib4]]).count == 1, "in two reserves")
+        #expect(found([[base + Self.mib2]], tables: [base + Self.mib2]).count == 1, "a page table")
+        #expect(found([[base - Self.kib4, base + Self.mib2], [base + 2 * Self.mib2]]).isEmpty, "beside the leaf")
+    }
+
     @Test func theSearchFindsTheFirstElementNotBelow() {
         let sorted: [UInt64] = [2, 4, 4, 9]
         #expect(Invariants.firstIndex(notBelow: 0, in: sorted) == 0)

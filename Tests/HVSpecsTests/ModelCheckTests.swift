@@ -23,6 +23,24 @@ struct ModelCheckTests {
         }
     }
 
+    /// The campaign's cases reach the frame reserve: steps after which a
+    /// space holds reserved frames, checked against the model's ledger
+    /// (Invariants.raii counts them) like every other step.
+    @Test func campaignExercisesTheFrameReserve() throws {
+        var stepsWithReserve = 0
+        for i in 0..<150 {
+            let (spaces, ops) = Campaign.generate(seed: Self.seed, case: i, maxLength: 24)
+            let run = try Lockstep(spaces: spaces)
+            for (k, op) in ops.enumerated() {
+                if let problem = run.apply(op) { Issue.record("case \(i) step \(k + 1) \(op): \(problem)"); break }
+                if run.spaces.contains(where: { !$0.reservedFrames.isEmpty }) { stepsWithReserve += 1 }
+            }
+            if let problem = run.finish() { Issue.record("case \(i) teardown: \(problem)") }
+        }
+        print("frame reserve in the campaign: \(stepsWithReserve) checked steps with reserved frames")
+        #expect(stepsWithReserve >= 100, "\(stepsWithReserve) steps")
+    }
+
     /// The campaign's cases reach the lazy-window path: areas that got a
     /// window and guest fills recorded in them, in lockstep with the model
     /// (a case that stopped agreeing fails here too).

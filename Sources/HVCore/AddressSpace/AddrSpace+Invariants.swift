@@ -4,7 +4,8 @@ extension AddrSpace {
     /// areas sorted, disjoint and inside the managed range; every present
     /// leaf inside exactly one area and agreeing with its backend and flags;
     /// fixed-backend and eager areas fully present; no frame of an owning
-    /// area used twice; and the page table's own invariants.
+    /// area used twice; no reserved frame mapped, a table or held twice; and
+    /// the page table's own invariants.
     public func invariantViolations() -> [String] {
         state.withLock { s -> [String] in
             var problems = s.table.invariantViolations() + s.areas.invariantViolations()
@@ -44,6 +45,15 @@ extension AddrSpace {
                 if case .alloc(.lazy) = a.backend { continue }
                 problems.append("area \(a) has \(hex(present[i])) of \(hex(a.size)) bytes present")
             }
+            // The reserve: distinct frames, none mapped, none a page table, at most one refill's worth.
+            var reserved = Set<UInt64>()
+            for f in s.reserve.frames {
+                if !reserved.insert(f).inserted { problems.append("frame \(hex(f)) is in the reserve twice") }
+                if owned.contains(f) { problems.append("reserved frame \(hex(f)) is mapped") }
+                if s.table.tableFrames.contains(f) { problems.append("reserved frame \(hex(f)) is a page table") }
+                if f & (frameSize - 1) != 0 { problems.append("reserved frame \(hex(f)) is not 4 KiB aligned") }
+            }
+            if s.reserve.count > Self.maxReserveBatch { problems.append("the reserve holds \(s.reserve.count) frames, more than one refill gives") }
             return problems
         }
     }

@@ -32,6 +32,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     // SAFETY: the table's occupancy counts live as long as the table; only
     // prefetched from outside the lock, never read or written there.
     nonisolated(unsafe) let tableOccupancy: UnsafeMutablePointer<UInt16>
+    /// The page table for the fault path, which uses it under the lock
+    /// without a retain and release per fault.
+    // SAFETY: State.table owns the same table for the space's whole life,
+    // and it is used only under the lock, as State.table is.
+    nonisolated(unsafe) let faultTable: Unmanaged<NestedPageTable<Format>>
 
     @usableFromInline
     struct State: ~Copyable {
@@ -39,6 +44,13 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         var areas = AreaMap()
         var lazyFills = 0
         var reservesLazyWindows = false
+        /// Zeroed frames this space took from the allocator in one call and
+        /// has not handed to a guest yet (`FrameReserve.swift`).
+        var reserve = FrameStack(capacity: AddrSpace.maxReserveBatch)
+        /// How many frames the next refill asks for: doubles at each refill
+        /// up to `maxReserveBatch`, from 2 (so the first fault already keeps
+        /// one frame back); 1 when the allocator runs short.
+        var reserveBatch = 2
     }
 
     /// - Parameters:
@@ -81,6 +93,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         leafIndex = table.leafTables.view
         directoryIndex = table.directoryTables.view
         tableOccupancy = table.occupancy
+        faultTable = .passUnretained(table)
         state = HVMutex(State(table: table))
     }
 
@@ -128,9 +141,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
         if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
         try mutate { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
-            do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
+            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
+                try checkFree(s, lo, hi)
+                do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
+                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
+            }
         }
     }
 
@@ -151,9 +166,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             throw .reservedOverlapsAllocator(try! GuestPhysRange(start: gpa, size: size))
         }
         try mutate { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
-            do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
+            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
+                try checkFree(s, lo, hi)
+                do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
+                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
+            }
         }
     }
 
@@ -169,16 +186,18 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         let count = Int(size / frameSize)
         try mutate { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
-            do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
-                throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
+            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
+                try checkFree(s, lo, hi)
+                do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
+                    throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
+                }
+                zeroForGuest(HostPhysAddr(lo), count: count)
+                do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
+                    s.table.release(HostPhysAddr(lo), count: count)
+                    throw .pageTable(error)
+                }
+                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
             }
-            zeroForGuest(HostPhysAddr(lo), count: count)
-            do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
-                s.table.release(HostPhysAddr(lo), count: count)
-                throw .pageTable(error)
-            }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
         }
     }
 
@@ -193,10 +212,12 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         try mutate { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
-            if populate == .eager { try populateEager(s.table, lo, hi, flags) }
-            let window = populate == .lazy && s.reservesLazyWindows ? reserveWindow(lo, size) : nil
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window))
+            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
+                try checkFree(s, lo, hi)
+                if populate == .eager { try populateEager(&s, lo, hi, flags) }
+                let window = populate == .lazy && s.reservesLazyWindows ? reserveWindow(lo, size) : nil
+                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window))
+            }
         }
     }
 
@@ -231,15 +252,16 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// Maps zeroed frames over `[lo, hi)`; on failure maps and keeps nothing.
     /// 2 MiB frames go where the policy, the alignment and the allocator
     /// allow; every other page gets a 4 KiB frame, allocated in batches.
-    private func populateEager(_ table: NestedPageTable<Format>, _ lo: UInt64, _ hi: UInt64, _ flags: MappingFlags) throws(AddrSpaceError) {
+    private func populateEager(_ s: inout State, _ lo: UInt64, _ hi: UInt64, _ flags: MappingFlags) throws(AddrSpaceError) {
+        let table = s.table
         if hi - lo == frameSize {
-            // One page (small regions): one zeroed frame, one map, no batches.
+            // One page (small regions): one frame from the reserve, one map, no batches.
+            let unzeroed = bugs.on(.populateNotZeroed)
             let frame: HostPhysAddr
-            do {
-                frame = zeroing == .always && !bugs.on(.populateNotZeroed) ? try allocator.allocateZeroedFrame() : try allocator.allocateFrame()
-            } catch { throw .outOfFrames(error) }
+            do { frame = unzeroed ? try allocator.allocateFrame() : try reservedFrame(&s) } catch { throw .outOfFrames(error) }
             do { try table.map(GuestPhysAddr(lo), to: frame, size: .size4K, flags: flags) } catch {
-                table.release(frame, count: 1)
+                // Never mapped: back to the reserve it came from.
+                if unzeroed { table.release(frame, count: 1) } else { s.reserve.push(frame.raw) }
                 throw .pageTable(error)
             }
             return
@@ -316,34 +338,36 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
         let (lo, hi) = try checkedRange(gpa, size)
         try mutate { (s: inout State) throws(AddrSpaceError) in
-            let freesLinear = bugs.on(.unmapFreesLinearHostPages)
-            // The common case, inside one area: no list of areas to build.
-            if let area = s.areas.removeArea(covering: lo, hi) {
-                // A window's frames go back as one run, filled or not, below.
-                let frees = area.window == nil && (freesLinear || area.backend.ownsFrames)
-                do throws(AddrSpaceError) {
-                    try unmapLeaves(&s, gpa, size) { _ in frees }
-                } catch {
-                    s.areas.insert(area)   // all or nothing: the area is back as it was
-                    throw error
+            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
+                let freesLinear = bugs.on(.unmapFreesLinearHostPages)
+                // The common case, inside one area: no list of areas to build.
+                if let area = s.areas.removeArea(covering: lo, hi) {
+                    // A window's frames go back as one run, filled or not, below.
+                    let frees = area.window == nil && (freesLinear || area.backend.ownsFrames)
+                    do throws(AddrSpaceError) {
+                        try unmapLeaves(&s, gpa, size) { _ in frees }
+                    } catch {
+                        s.areas.insert(area)   // all or nothing: the area is back as it was
+                        throw error
+                    }
+                    releaseWindow(&s, area.slice(lo, hi))
+                    if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                    if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+                    return
                 }
-                releaseWindow(&s, area.slice(lo, hi))
-                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
-                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
-                return
-            }
-            let affected = s.areas.areas(overlapping: lo, hi)
-            let freeAll = freesLinear || affected.allSatisfy(\.backend.ownsFrames)
-            let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
-            let windowed = affected.filter { $0.window != nil }
-            try unmapLeaves(&s, gpa, size) { leafGPA in
-                (freeAll || owning.contains(where: { $0.contains(leafGPA) })) && !windowed.contains(where: { $0.contains(leafGPA) })
-            }
-            for area in affected {
-                s.areas.remove(startingAt: area.start)
-                releaseWindow(&s, area.slice(lo, hi))
-                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
-                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+                let affected = s.areas.areas(overlapping: lo, hi)
+                let freeAll = freesLinear || affected.allSatisfy(\.backend.ownsFrames)
+                let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
+                let windowed = affected.filter { $0.window != nil }
+                try unmapLeaves(&s, gpa, size) { leafGPA in
+                    (freeAll || owning.contains(where: { $0.contains(leafGPA) })) && !windowed.contains(where: { $0.contains(leafGPA) })
+                }
+                for area in affected {
+                    s.areas.remove(startingAt: area.start)
+                    releaseWindow(&s, area.slice(lo, hi))
+                    if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                    if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+                }
             }
         }
     }
@@ -389,14 +413,16 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         try mutate { (s: inout State) throws(AddrSpaceError) in
-            do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
-            for area in s.areas.areas(overlapping: lo, hi) {
-                s.areas.remove(startingAt: area.start)
-                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
-                var middle = area.slice(lo, hi)
-                middle.flags = flags
-                s.areas.insert(middle)
-                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
+                do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
+                for area in s.areas.areas(overlapping: lo, hi) {
+                    s.areas.remove(startingAt: area.start)
+                    if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                    var middle = area.slice(lo, hi)
+                    middle.flags = flags
+                    s.areas.insert(middle)
+                    if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+                }
             }
         }
     }
@@ -420,6 +446,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             // With deferred release the frames wait for the invalidation of everything.
             if s.table.defersRelease { s.table.recordInvalidation(Invalidation(range: range, reason: .unmap)) }
             s.areas.removeAll()
+            releaseReserve(&s)
         }
     }
 
@@ -436,7 +463,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         guard range.contains(gpa) else { return .violation(.outsideRange(gpa)) }
         prefetchLeafSlot(gpa)
         return mutate { s -> PageFaultOutcome in
-            var found = s.areas.area(containing: gpa.raw)
+            var found = s.areas.area(rememberingContaining: gpa.raw)
             if found == nil, bugs.on(.offByOneAtAreaEnd), gpa.raw >= frameSize,
                let before = s.areas.area(containing: gpa.raw - frameSize), before.end == gpa.alignedDown(to: .size4K).raw {
                 found = before
@@ -447,22 +474,15 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             }
             guard case .alloc = area.backend else { return .violation(.linearBackend(gpa, area: area)) }
             let page = gpa.alignedDown(to: .size4K)
-            func fill() throws(PageTableError) -> NestedPageTable<Format>.PageFill {
-                try s.table.fillPage(gpa, flags: area.flags) { () throws(FrameError) -> HostPhysAddr in
-                    // The window's frame was zeroed when reserved; only the guest can have written it since.
-                    if let reserved = area.windowFrame(gpa.raw) { return HostPhysAddr(reserved) }
-                    return zeroing == .always ? try allocator.allocateZeroedFrame() : try allocator.allocateFrame()
-                }
-            }
             var filled: NestedPageTable<Format>.PageFill
             do throws(PageTableError) {
-                filled = try fill()
+                filled = try fillLazy(&s, gpa, area)
                 if case let .present(present) = filled {
                     guard bugs.on(.lazyFaultReplacesFrame), present.pageSize == .size4K else {
                         return .violation(.alreadyPresent(gpa, present))
                     }
                     s.table.undoMap(page, size: frameSize)  // the old frame is dropped, not freed
-                    filled = try fill()
+                    filled = try fillLazy(&s, gpa, area)
                 }
             } catch {
                 if case let .outOfFrames(e) = error { return .violation(.outOfFrames(gpa, e)) }
@@ -473,6 +493,30 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             return .handled(Translation(hostAddress: HostPhysAddr(frame.raw | gpa.pageOffset(in: .size4K)),
                                         flags: area.flags, pageSize: .size4K, leafStart: page))
         }
+    }
+
+    /// Fills the lazy page at `gpa` of `area`: with its window's frame, or
+    /// one from the reserve. When a page table cannot be had while the
+    /// reserve holds frames, gives them back and tries once more (a failed
+    /// fill leaves nothing behind).
+    @inline(__always)
+    private func fillLazy(_ s: inout State, _ gpa: GuestPhysAddr, _ area: Area) throws(PageTableError) -> NestedPageTable<Format>.PageFill {
+        let result = faultTable._withUnsafeGuaranteedRef { table -> Result<NestedPageTable<Format>.PageFill, PageTableError> in
+            func fill() -> Result<NestedPageTable<Format>.PageFill, PageTableError> {
+                Result { () throws(PageTableError) in
+                    try table.fillPage(gpa, flags: area.flags) { () throws(FrameError) -> HostPhysAddr in
+                        // The window's frame was zeroed when reserved; only the guest can have written it since.
+                        if let reserved = area.windowFrame(gpa.raw) { return HostPhysAddr(reserved) }
+                        return try reservedFrame(&s)
+                    }
+                }
+            }
+            let first = fill()
+            guard case .failure(.outOfFrames(.outOfMemory)) = first, !s.reserve.isEmpty else { return first }
+            releaseReserve(&s)
+            return fill()
+        }
+        return try result.get()
     }
 
     /// Records pages a guest filled on its own: `hostFrames` are frames of

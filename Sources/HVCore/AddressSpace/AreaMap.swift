@@ -8,6 +8,9 @@ struct AreaMap: Sendable {
     private var chunks: [[Area]] = []
     private var firstStarts: [UInt64] = []
     private(set) var count = 0
+    /// The area the last fault found (`area(rememberingContaining:)`):
+    /// faults come in runs over one area. Every change forgets it.
+    private var recent: Area?
 
     var isEmpty: Bool { count == 0 }
 
@@ -56,6 +59,14 @@ struct AreaMap: Sendable {
                 return a.contains(gpa) ? a : nil
             }
         }
+    }
+
+    /// `area(containing:)`, checking the area the last call found first.
+    @inline(__always)
+    mutating func area(rememberingContaining gpa: UInt64) -> Area? {
+        if let r = recent, r.contains(gpa) { return r }
+        recent = area(containing: gpa)
+        return recent
     }
 
     /// Areas that overlap `[lo, hi)`, in order.
@@ -108,6 +119,7 @@ struct AreaMap: Sendable {
     }
 
     mutating func insert(_ area: Area) {
+        recent = nil
         count += 1
         if chunks.isEmpty {
             chunks = [[area]]
@@ -138,6 +150,7 @@ struct AreaMap: Sendable {
     }
 
     private mutating func remove(at p: (chunk: Int, index: Int)) {
+        recent = nil
         chunks[p.chunk].remove(at: p.index)
         count -= 1
         if chunks[p.chunk].isEmpty {
@@ -158,6 +171,7 @@ struct AreaMap: Sendable {
     }
 
     mutating func removeAll() {
+        recent = nil
         chunks = []
         firstStarts = []
         count = 0
@@ -177,6 +191,7 @@ struct AreaMap: Sendable {
             }
         }
         if all.count != count { problems.append("count \(count) != \(all.count)") }
+        if let r = recent, area(containing: r.start) != r { problems.append("the remembered area \(r) is not an area of the map") }
         return problems
     }
 }

@@ -81,6 +81,12 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// step where the allocator can (one lock, no zeroing of a frame it
     /// knows is zero): the fault path's and a new page table's allocation.
     func allocateZeroedFrame() throws(FrameError) -> HostPhysAddr
+    /// `count` frames that read as zero, not necessarily contiguous:
+    /// `allocateFrames` then `zero` of each, in one step where the allocator
+    /// can (one lock for the batch, no zeroing of frames it knows are zero):
+    /// how an address space refills its reserve of frames for faults. All
+    /// or nothing.
+    func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64]
     /// A zeroed frame for a page table: from the top of the pool where the
     /// allocator can, so tables (small, long-lived, rewritten often) stay
     /// together and resident instead of cutting up the runs that data
@@ -118,6 +124,12 @@ extension FrameAllocator {
         let frame = try allocateFrame()
         zero(frame, count: 1)
         return frame
+    }
+
+    public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
+        let frames = try allocateFrames(count: count)
+        for f in frames { zero(HostPhysAddr(f), count: 1) }
+        return frames
     }
 
     public func free(runs: [FrameRun]) { for run in runs { free(run.start, count: run.count) } }

@@ -47,6 +47,44 @@ struct FrameBitmap: ~Copyable {
         return true
     }
 
+    /// Takes `count` free frames (`count` <= `freeCount`), lowest first,
+    /// writing `base + index * 4 KiB` of each into `out`, and clears their
+    /// dirty bits a word at a time; `dirtyFrames` gets the addresses of
+    /// those that may hold data. One pass, no call per frame: a fault
+    /// reserve's refill.
+    mutating func take(_ count: Int, base: UInt64, into out: UnsafeMutablePointer<UInt64>, dirtyFrames: inout [UInt64]) {
+        precondition(count <= freeCount, "taking \(count) frames with \(freeCount) free")
+        var remaining = count, n = 0
+        var w = hint
+        while remaining > 0 {
+            var word = words[w], taken: UInt64 = 0
+            while remaining > 0 {
+                let take = Kernels.bitmapTakeLowest(word)
+                if take.taken == 0 { break }
+                word = take.word
+                taken |= take.taken
+                // SAFETY: n < count, the caller's capacity.
+                out[n] = base &+ UInt64(w &* 64 &+ take.taken.trailingZeroBitCount) &* frameSize
+                n &+= 1
+                remaining &-= 1
+            }
+            if taken != 0 {
+                words[w] = word
+                var d = dirty[w] & taken
+                if d != 0 {
+                    dirty[w] = Kernels.bitmapMark(dirty[w], mask: d, used: false)
+                    while d != 0 {
+                        dirtyFrames.append(base &+ UInt64(w &* 64 &+ d.trailingZeroBitCount) &* frameSize)
+                        d &= d &- 1
+                    }
+                }
+            }
+            if remaining > 0 { w += 1 }
+        }
+        usedCount += count
+        hint = w
+    }
+
     /// Any free frame, or nil.
     mutating func takeOne() -> Int? {
         let found: Int? = words.withUnsafeMutableBufferPointer { words in

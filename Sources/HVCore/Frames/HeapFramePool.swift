@@ -183,6 +183,24 @@ public final class HeapFramePool: FrameAllocator {
         return address(ofFrame: index)
     }
 
+    /// One lock for the batch; only frames that may hold data are zeroed,
+    /// after the lock is dropped (nobody else can see them yet).
+    public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
+        guard count > 0 else { return [] }
+        let base = physicalBase.raw
+        var dirty: [UInt64] = []
+        let frames: [UInt64]? = bitmap.withLock { map in
+            guard map.freeCount >= count else { return nil }
+            return [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
+                map.take(count, base: base, into: buffer.baseAddress!, dirtyFrames: &dirty)
+                initialized = count
+            }
+        }
+        guard let frames else { throw .outOfMemory(requestedFrames: count, freeFrames: freeFrameCount) }
+        if !dirty.isEmpty { timedZeroing { for f in dirty { fillZero(HostPhysAddr(f), count: 1) } } }
+        return frames
+    }
+
     /// Takes the lock once for the whole batch.
     public func allocateFrames(count: Int) throws(FrameError) -> [UInt64] {
         guard count > 0 else { return [] }

@@ -85,6 +85,17 @@ public final class TrackingAllocator: FrameAllocator {
         return frame
     }
 
+    /// One call, however many frames: the inner allocator's batch.
+    public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
+        try beginAllocation()
+        let frames = try inner.allocateZeroedFrames(count: count)
+        books.withLock { b in
+            for f in frames { precondition(b.live.insert(f).inserted, "allocator handed out \(hex(f)) twice") }
+            b.peak = max(b.peak, b.live.count)
+        }
+        return frames
+    }
+
     public func allocateTableFrame() throws(FrameError) -> HostPhysAddr {
         try beginAllocation()
         let frame = try inner.allocateTableFrame()
