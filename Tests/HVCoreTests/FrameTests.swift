@@ -212,6 +212,28 @@ struct FrameTests {
         }
     }
 
+    @Test func poolTrapsOnAFrameFreedTwiceAcrossRunsOfABatch() async {
+        await #expect(processExitsWith: .failure) {
+            let pool = HeapFramePool(capacity: 8 * frameSize)
+            let f = try! pool.allocateFrames(count: 2)
+            pool.free(runs: [FrameRun(start: HostPhysAddr(f[0]), count: 2), FrameRun(start: HostPhysAddr(f[1]), count: 1)])
+        }
+    }
+
+    /// Scattered single frames freed in one batch (an unmap after faults)
+    /// are free again, each once, and the searches find them from both ends.
+    @Test func scatteredSinglesFreedInABatchAreFoundAgain() throws {
+        let pool = HeapFramePool(capacity: 300 * frameSize)
+        let frames = try pool.allocateFrames(count: 300)
+        let freed = [5, 63, 64, 130, 299].map { HostPhysAddr(frames[$0]) }
+        pool.free(runs: freed.reversed().map { FrameRun(start: $0, count: 1) })
+        #expect(pool.freeFrameCount == 5)
+        #expect(try pool.allocateFrame() == freed[0], "the lowest freed frame")
+        #expect(try pool.allocateTableFrame() == freed[4], "the highest freed frame")
+        #expect(Set(try pool.allocateFrames(count: 3)) == Set(freed[1...3].map(\.raw)))
+        #expect(pool.freeFrameCount == 0)
+    }
+
     @Test func poolTrapsOnDoubleFree() async {
         await #expect(processExitsWith: .failure) {
             let pool = HeapFramePool(capacity: 8 * frameSize)

@@ -189,6 +189,34 @@ struct FrameBitmap: ~Copyable {
         return true
     }
 
+    /// `releaseOne` for each frame index of `frames`, in one pass over the
+    /// storage (no copy-on-write or bounds check per frame): the batch free
+    /// of an unmap after faults. Returns how many it released; it stops at
+    /// the first frame that is outside the bitmap or not used, changing
+    /// nothing for it.
+    mutating func releaseEach(_ frames: UnsafeBufferPointer<Int>) -> Int {
+        var released = 0, low = hint, high = highHint
+        let count = frameCount
+        words.withUnsafeMutableBufferPointer { words in
+            dirty.withUnsafeMutableBufferPointer { dirty in
+                for f in frames {
+                    guard f >= 0, f < count else { return }
+                    let w = f &>> 6, mask = UInt64(1) &<< UInt64(f & 63)
+                    guard Kernels.bitmapRunIsUsed(words[w], mask: mask) else { return }
+                    words[w] = Kernels.bitmapMark(words[w], mask: mask, used: false)
+                    dirty[w] = Kernels.bitmapMark(dirty[w], mask: mask, used: true)
+                    if w < low { low = w }
+                    if w > high { high = w }
+                    released &+= 1
+                }
+            }
+        }
+        usedCount -= released
+        hint = low
+        highHint = high
+        return released
+    }
+
     mutating func set(_ start: Int, _ count: Int, used: Bool) {
         var f = start
         let end = start + count

@@ -257,16 +257,30 @@ public final class HeapFramePool: FrameAllocator {
 
     /// One lock for every run.
     public func free(runs: [FrameRun]) {
+        // Single frames (an unmap after scattered faults) go in one pass:
+        // their indexes first, outside the lock.
+        let base = physicalBase.raw
+        var indexes: [Int] = []
+        indexes.reserveCapacity(runs.count)
+        runs.withUnsafeBufferPointer { runs in
+            for run in runs where run.count == 1 {
+                let offset = run.start.raw &- base
+                guard run.start.raw >= base, offset & (frameSize - 1) == 0 else {
+                    preconditionFailure("freeing \(run.start), which this pool never handed out")
+                }
+                indexes.append(Int(offset &>> 12))
+            }
+        }
         bitmap.withLock { map in
-            for run in runs {
+            let released = indexes.withUnsafeBufferPointer { map.releaseEach($0) }
+            if released < indexes.count {
+                preconditionFailure("double free or foreign frame: \(address(ofFrame: indexes[released]))")
+            }
+            for run in runs where run.count > 1 {
                 guard let offset = run.start.distance(from: physicalBase), offset % frameSize == 0 else {
                     preconditionFailure("freeing \(run.start), which this pool never handed out")
                 }
                 let index = Int(offset / frameSize)
-                if run.count == 1 {
-                    precondition(map.releaseOne(index), "double free or foreign frame: \(run.start)")
-                    continue
-                }
                 precondition(map.isAllUsed(index, run.count), "double free or foreign frame: \(run.count) frame(s) at \(run.start)")
                 map.set(index, run.count, used: false)
                 map.markDirty(index, run.count)
