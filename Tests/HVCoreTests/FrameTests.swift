@@ -221,17 +221,28 @@ struct FrameTests {
     }
 
     /// Scattered single frames freed in one batch (an unmap after faults)
-    /// are free again, each once, and the searches find them from both ends.
-    @Test func scatteredSinglesFreedInABatchAreFoundAgain() throws {
+    /// are free again, each once, and the searches find them from both ends:
+    /// a few runs (freed one by one) and many (freed in one pass).
+    @Test(arguments: [5, 12])
+    func scatteredSinglesFreedInABatchAreFoundAgain(count: Int) throws {
         let pool = HeapFramePool(capacity: 300 * frameSize)
         let frames = try pool.allocateFrames(count: 300)
-        let freed = [5, 63, 64, 130, 299].map { HostPhysAddr(frames[$0]) }
-        pool.free(runs: freed.reversed().map { FrameRun(start: $0, count: 1) })
-        #expect(pool.freeFrameCount == 5)
+        let picks = [5, 63, 64, 130, 299, 7, 8, 70, 71, 200, 201, 250].prefix(count).sorted()
+        let freed = picks.map { HostPhysAddr(frames[$0]) }
+        pool.free(runs: freed.reversed().map { FrameRun(start: $0, count: 1) } + [FrameRun(start: HostPhysAddr(frames[100]), count: 2)])
+        #expect(pool.freeFrameCount == count + 2)
         #expect(try pool.allocateFrame() == freed[0], "the lowest freed frame")
-        #expect(try pool.allocateTableFrame() == freed[4], "the highest freed frame")
-        #expect(Set(try pool.allocateFrames(count: 3)) == Set(freed[1...3].map(\.raw)))
+        #expect(try pool.allocateTableFrame() == freed[count - 1], "the highest freed frame")
+        #expect(Set(try pool.allocateFrames(count: count)) == Set(freed[1..<(count - 1)].map(\.raw) + [frames[100], frames[101]]))
         #expect(pool.freeFrameCount == 0)
+    }
+
+    @Test func poolTrapsOnADoubleFreeAmongManySingles() async {
+        await #expect(processExitsWith: .failure) {
+            let pool = HeapFramePool(capacity: 64 * frameSize)
+            let f = try! pool.allocateFrames(count: 20)
+            pool.free(runs: (f + [f[3]]).map { FrameRun(start: HostPhysAddr($0), count: 1) })
+        }
     }
 
     @Test func poolTrapsOnDoubleFree() async {

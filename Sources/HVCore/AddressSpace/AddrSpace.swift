@@ -140,12 +140,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
         if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
-        try mutate { (s: inout State) throws(AddrSpaceError) in
-            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
-                try checkFree(s, lo, hi)
-                do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
-                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
-            }
+        try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
+            try checkFree(s, lo, hi)
+            do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
         }
     }
 
@@ -165,12 +163,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         if Kernels.rangesOverlap(lo, size, window.physicalBase, window.size) {
             throw .reservedOverlapsAllocator(try! GuestPhysRange(start: gpa, size: size))
         }
-        try mutate { (s: inout State) throws(AddrSpaceError) in
-            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
-                try checkFree(s, lo, hi)
-                do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
-                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
-            }
+        try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
+            try checkFree(s, lo, hi)
+            do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
         }
     }
 
@@ -185,19 +181,17 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
         let count = Int(size / frameSize)
-        try mutate { (s: inout State) throws(AddrSpaceError) in
-            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
-                try checkFree(s, lo, hi)
-                do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
-                    throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
-                }
-                zeroForGuest(HostPhysAddr(lo), count: count)
-                do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
-                    s.table.release(HostPhysAddr(lo), count: count)
-                    throw .pageTable(error)
-                }
-                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
+        try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
+            try checkFree(s, lo, hi)
+            do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
+                throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
             }
+            zeroForGuest(HostPhysAddr(lo), count: count)
+            do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch {
+                s.table.release(HostPhysAddr(lo), count: count)
+                throw .pageTable(error)
+            }
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
         }
     }
 
@@ -211,13 +205,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
-        try mutate { (s: inout State) throws(AddrSpaceError) in
-            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
-                try checkFree(s, lo, hi)
-                if populate == .eager { try populateEager(&s, lo, hi, flags) }
-                let window = populate == .lazy && s.reservesLazyWindows ? reserveWindow(lo, size) : nil
-                s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window))
-            }
+        try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
+            try checkFree(s, lo, hi)
+            if populate == .eager { try populateEager(&s, lo, hi, flags) }
+            let window = populate == .lazy && s.reservesLazyWindows ? reserveWindow(lo, size) : nil
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window))
         }
     }
 
@@ -337,37 +329,35 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     @_specialize(exported: true, where Format == Sv48x4Format)
     public func unmap(_ gpa: GuestPhysAddr, size: UInt64) throws(AddrSpaceError) {
         let (lo, hi) = try checkedRange(gpa, size)
-        try mutate { (s: inout State) throws(AddrSpaceError) in
-            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
-                let freesLinear = bugs.on(.unmapFreesLinearHostPages)
-                // The common case, inside one area: no list of areas to build.
-                if let area = s.areas.removeArea(covering: lo, hi) {
-                    // A window's frames go back as one run, filled or not, below.
-                    let frees = area.window == nil && (freesLinear || area.backend.ownsFrames)
-                    do throws(AddrSpaceError) {
-                        try unmapLeaves(&s, gpa, size) { _ in frees }
-                    } catch {
-                        s.areas.insert(area)   // all or nothing: the area is back as it was
-                        throw error
-                    }
-                    releaseWindow(&s, area.slice(lo, hi))
-                    if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
-                    if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
-                    return
+        try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
+            let freesLinear = bugs.on(.unmapFreesLinearHostPages)
+            // The common case, inside one area: no list of areas to build.
+            if let area = s.areas.removeArea(covering: lo, hi) {
+                // A window's frames go back as one run, filled or not, below.
+                let frees = area.window == nil && (freesLinear || area.backend.ownsFrames)
+                do throws(AddrSpaceError) {
+                    try unmapLeaves(&s, gpa, size) { _ in frees }
+                } catch {
+                    s.areas.insert(area)   // all or nothing: the area is back as it was
+                    throw error
                 }
-                let affected = s.areas.areas(overlapping: lo, hi)
-                let freeAll = freesLinear || affected.allSatisfy(\.backend.ownsFrames)
-                let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
-                let windowed = affected.filter { $0.window != nil }
-                try unmapLeaves(&s, gpa, size) { leafGPA in
-                    (freeAll || owning.contains(where: { $0.contains(leafGPA) })) && !windowed.contains(where: { $0.contains(leafGPA) })
-                }
-                for area in affected {
-                    s.areas.remove(startingAt: area.start)
-                    releaseWindow(&s, area.slice(lo, hi))
-                    if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
-                    if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
-                }
+                releaseWindow(&s, area.slice(lo, hi))
+                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
+                return
+            }
+            let affected = s.areas.areas(overlapping: lo, hi)
+            let freeAll = freesLinear || affected.allSatisfy(\.backend.ownsFrames)
+            let owning = freeAll ? affected : affected.filter(\.backend.ownsFrames)
+            let windowed = affected.filter { $0.window != nil }
+            try unmapLeaves(&s, gpa, size) { leafGPA in
+                (freeAll || owning.contains(where: { $0.contains(leafGPA) })) && !windowed.contains(where: { $0.contains(leafGPA) })
+            }
+            for area in affected {
+                s.areas.remove(startingAt: area.start)
+                releaseWindow(&s, area.slice(lo, hi))
+                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
             }
         }
     }
@@ -412,17 +402,15 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func protect(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
-        try mutate { (s: inout State) throws(AddrSpaceError) in
-            try withReserveFallback(&s) { (s: inout State) throws(AddrSpaceError) in
-                do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
-                for area in s.areas.areas(overlapping: lo, hi) {
-                    s.areas.remove(startingAt: area.start)
-                    if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
-                    var middle = area.slice(lo, hi)
-                    middle.flags = flags
-                    s.areas.insert(middle)
-                    if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
-                }
+        try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
+            do throws(PageTableError) { try s.table.protect(gpa, size: size, flags: flags) } catch { throw .pageTable(error) }
+            for area in s.areas.areas(overlapping: lo, hi) {
+                s.areas.remove(startingAt: area.start)
+                if area.start < lo { s.areas.insert(area.slice(area.start, lo)) }
+                var middle = area.slice(lo, hi)
+                middle.flags = flags
+                s.areas.insert(middle)
+                if area.end > hi { s.areas.insert(area.slice(hi, area.end)) }
             }
         }
     }
@@ -653,6 +641,24 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             atomicMemoryFence(ordering: .releasing)
             defer { tableVersion.store(v &+ 2, ordering: .releasing) }
             return try body(&s)
+        }
+    }
+
+    /// `mutate` for an operation that gives the frame reserve back and runs
+    /// once more when it ran short of frames while the reserve held some
+    /// (`FrameReserve.swift`; the failed attempt left nothing behind). One
+    /// closure, as `mutate`, not a wrapper around it.
+    func mutateFallingBack(_ body: (inout State) throws(AddrSpaceError) -> Void) throws(AddrSpaceError) {
+        try state.withLock { (s: inout State) throws(AddrSpaceError) in
+            let v = tableVersion.load(ordering: .relaxed)
+            tableVersion.store(v &+ 1, ordering: .relaxed)
+            atomicMemoryFence(ordering: .releasing)
+            defer { tableVersion.store(v &+ 2, ordering: .releasing) }
+            do throws(AddrSpaceError) { try body(&s) } catch {
+                guard !s.reserve.isEmpty, Self.isShortage(error) else { throw error }
+                releaseReserve(&s)
+                try body(&s)
+            }
         }
     }
 

@@ -10,7 +10,10 @@ struct AreaMap: Sendable {
     private(set) var count = 0
     /// The area the last fault found (`area(rememberingContaining:)`):
     /// faults come in runs over one area. Every change forgets it.
-    private var recent: Area?
+    private var recent = Area(start: 0, size: 0, flags: [], backend: .reserved)
+    /// False once anything changed since `recent` was found (one store per
+    /// change, where clearing `recent` would write the whole area).
+    private var recentValid = false
 
     var isEmpty: Bool { count == 0 }
 
@@ -64,9 +67,11 @@ struct AreaMap: Sendable {
     /// `area(containing:)`, checking the area the last call found first.
     @inline(__always)
     mutating func area(rememberingContaining gpa: UInt64) -> Area? {
-        if let r = recent, r.contains(gpa) { return r }
-        recent = area(containing: gpa)
-        return recent
+        if recentValid, recent.contains(gpa) { return recent }
+        guard let found = area(containing: gpa) else { return nil }
+        recent = found
+        recentValid = true
+        return found
     }
 
     /// Areas that overlap `[lo, hi)`, in order.
@@ -119,7 +124,7 @@ struct AreaMap: Sendable {
     }
 
     mutating func insert(_ area: Area) {
-        recent = nil
+        recentValid = false
         count += 1
         if chunks.isEmpty {
             chunks = [[area]]
@@ -150,7 +155,7 @@ struct AreaMap: Sendable {
     }
 
     private mutating func remove(at p: (chunk: Int, index: Int)) {
-        recent = nil
+        recentValid = false
         chunks[p.chunk].remove(at: p.index)
         count -= 1
         if chunks[p.chunk].isEmpty {
@@ -171,7 +176,7 @@ struct AreaMap: Sendable {
     }
 
     mutating func removeAll() {
-        recent = nil
+        recentValid = false
         chunks = []
         firstStarts = []
         count = 0
@@ -191,7 +196,7 @@ struct AreaMap: Sendable {
             }
         }
         if all.count != count { problems.append("count \(count) != \(all.count)") }
-        if let r = recent, area(containing: r.start) != r { problems.append("the remembered area \(r) is not an area of the map") }
+        if recentValid, area(containing: recent.start) != recent { problems.append("the remembered area \(recent) is not an area of the map") }
         return problems
     }
 }

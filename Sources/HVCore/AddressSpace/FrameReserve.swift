@@ -68,17 +68,6 @@ extension AddrSpace {
         }
     }
 
-    /// `body`, and once more after giving the reserve back when `body` ran
-    /// short of frames while the reserve held some (the failed attempt left
-    /// nothing behind: every operation is all-or-nothing).
-    func withReserveFallback<R>(_ s: inout State, _ body: (inout State) throws(AddrSpaceError) -> R) throws(AddrSpaceError) -> R {
-        do { return try body(&s) } catch {
-            guard !s.reserve.isEmpty, Self.isShortage(error) else { throw error }
-            releaseReserve(&s)
-            return try body(&s)
-        }
-    }
-
     /// The frames in this space's reserve: live in the allocator, mapped nowhere.
     public var reservedFrames: [UInt64] { state.withLock { $0.reserve.frames } }
 

@@ -257,8 +257,13 @@ public final class HeapFramePool: FrameAllocator {
 
     /// One lock for every run.
     public func free(runs: [FrameRun]) {
-        // Single frames (an unmap after scattered faults) go in one pass:
-        // their indexes first, outside the lock.
+        // A few runs (a small unmap): one by one, with no list to build.
+        if runs.count <= 8 {
+            bitmap.withLock { map in for run in runs { release(run, &map) } }
+            return
+        }
+        // Many single frames (an unmap after scattered faults) go in one
+        // pass: their indexes first, outside the lock.
         let base = physicalBase.raw
         var indexes: [Int] = []
         indexes.reserveCapacity(runs.count)
@@ -276,16 +281,24 @@ public final class HeapFramePool: FrameAllocator {
             if released < indexes.count {
                 preconditionFailure("double free or foreign frame: \(address(ofFrame: indexes[released]))")
             }
-            for run in runs where run.count > 1 {
-                guard let offset = run.start.distance(from: physicalBase), offset % frameSize == 0 else {
-                    preconditionFailure("freeing \(run.start), which this pool never handed out")
-                }
-                let index = Int(offset / frameSize)
-                precondition(map.isAllUsed(index, run.count), "double free or foreign frame: \(run.count) frame(s) at \(run.start)")
-                map.set(index, run.count, used: false)
-                map.markDirty(index, run.count)
-            }
+            for run in runs where run.count > 1 { release(run, &map) }
         }
+    }
+
+    /// One run back to the bitmap, marked as possibly holding data; traps on
+    /// a frame that is not this pool's or not allocated.
+    private func release(_ run: FrameRun, _ map: inout FrameBitmap) {
+        guard let offset = run.start.distance(from: physicalBase), offset % frameSize == 0 else {
+            preconditionFailure("freeing \(run.start), which this pool never handed out")
+        }
+        let index = Int(offset / frameSize)
+        if run.count == 1 {
+            precondition(map.releaseOne(index), "double free or foreign frame: \(run.start)")
+            return
+        }
+        precondition(map.isAllUsed(index, run.count), "double free or foreign frame: \(run.count) frame(s) at \(run.start)")
+        map.set(index, run.count, used: false)
+        map.markDirty(index, run.count)
     }
 
     public func free(_ start: HostPhysAddr, count: Int) { free(start, count: count, zeroed: false) }
