@@ -239,20 +239,25 @@ struct AddrSpaceTests {
         }
     }
 
-    @Test func faultWhenThePoolIsExhaustedLeaksNothing() throws {
-        let f = SpaceFixture(frames: 8)
+    /// Faulting a pool dry leaks nothing and holds nothing back: every
+    /// frame ends as a page or a table (with 300 frames the space's frame
+    /// reserve is in play, refilled in batches, and must be empty at the end).
+    @Test(arguments: [8, 300])
+    func faultWhenThePoolIsExhaustedLeaksNothing(frames: Int) throws {
+        let f = SpaceFixture(frames: frames)
         try f.run { space in
-            try space.mapAlloc(GuestPhysAddr(0), size: 64 * kib4, flags: .readWrite, populate: .lazy)
+            try space.mapAlloc(GuestPhysAddr(0), size: 1024 * kib4, flags: .readWrite, populate: .lazy)
             var handled = 0
             var exhausted = false
-            for page in 0..<64 {
+            for page in 0..<1024 where !exhausted {
                 switch space.handlePageFault(GuestPhysAddr(UInt64(page) * kib4), access: .write) {
                 case .handled: handled += 1
                 case .violation(.outOfFrames): exhausted = true
                 case let other: Issue.record("unexpected \(other)")
                 }
             }
-            #expect(exhausted && handled == 8 - 4, "4 frames go to tables, the rest to pages")
+            #expect(exhausted && handled == frames - space.tableFrameCount, "\(space.tableFrameCount) frames go to tables, the rest to pages")
+            #expect(f.pool.freeFrameCount == 0 && space.reservedFrames.isEmpty && f.tracker.liveFrames == frames)
         }
     }
 

@@ -43,31 +43,6 @@ struct FrameReserveTests {
         }
     }
 
-    /// A space that faults until the allocator is empty ends with nothing
-    /// held back: every frame of the pool is a mapped page or a table, and
-    /// as many faults were handled as a space without a reserve handles.
-    @Test func exhaustionHoldsNothingBack() throws {
-        let f = SpaceFixture(frames: 300)
-        try f.run { space in
-            try space.mapAlloc(GuestPhysAddr(0), size: 1024 * kib4, flags: .readWrite, populate: .lazy)
-            var handled = 0
-            var outOfFrames = false
-            for page in 0..<1024 {
-                switch space.handlePageFault(GuestPhysAddr(UInt64(page) * kib4), access: .write) {
-                case .handled: handled += 1
-                case .violation(.outOfFrames(_, _)): outOfFrames = true
-                case let other: Issue.record("fault \(page): \(other)")
-                }
-                if outOfFrames { break }
-            }
-            #expect(outOfFrames)
-            #expect(f.pool.freeFrameCount == 0)
-            #expect(space.reservedFrames.isEmpty)
-            #expect(handled == 300 - space.tableFrameCount, "\(handled) faults handled, \(space.tableFrameCount) tables")
-            #expect(f.tracker.liveFrames == 300)
-        }
-    }
-
     /// An operation of the space that runs short of frames while its own
     /// reserve holds some gives the reserve back and succeeds.
     @Test func theSpaceGetsItsOwnReserveBackWhenShort() throws {
