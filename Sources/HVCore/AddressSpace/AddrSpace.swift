@@ -376,6 +376,10 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                              owned: (UInt64) -> Bool) throws(AddrSpaceError) {
         var run: (hpa: UInt64, count: Int) = (0, 0)
         var runs: [FrameRun] = []
+        // Room for one run per page up front for big ranges (at most 4 MiB,
+        // for 1 GiB): growing by doubling copied 100,000 runs 17 times after
+        // faults. Small ones grow as they go (reserving cost more there).
+        if size > 64 * frameSize { runs.reserveCapacity(Int(min(size / frameSize, 1 << 18))) }
         do throws(PageTableError) {
             try s.table.unmap(gpa, size: size) { leaf in
                 guard owned(leaf.gpa.raw) else { return }
