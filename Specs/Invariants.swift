@@ -28,6 +28,13 @@ public enum Invariants {
         return lo < sorted.count ? lo : nil
     }
 
+    /// The first element of `sorted` (ascending) inside `leaf`'s host range, or nil.
+    static func firstFrame(under leaf: Leaf, in sorted: [UInt64]) -> UInt64? {
+        let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
+        guard let i = firstIndex(notBelow: lo, in: sorted), sorted[i] < hi else { return nil }
+        return sorted[i]
+    }
+
     /// I1 isolation. Protects against one VM reading or writing another's
     /// memory, or its own page tables: no frame owned by an address space
     /// is reachable from two spaces (or twice from one), and no page-table
@@ -49,11 +56,8 @@ public enum Invariants {
                 }
                 owner[host] = (s, gpa)
             }
-            for leaf in space.leaves {
-                let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
-                if let i = firstIndex(notBelow: lo, in: sortedTables), sortedTables[i] < hi {
-                    problems.append("space \(s) leaf \(leaf.gpa) exposes a page-table frame")
-                }
+            for leaf in space.leaves where firstFrame(under: leaf, in: sortedTables) != nil {
+                problems.append("space \(s) leaf \(leaf.gpa) exposes a page-table frame")
             }
         }
         // A frame waiting for an invalidation is no one's page and no table:
@@ -101,9 +105,8 @@ public enum Invariants {
         let sortedReserved = reservedBy.keys.sorted()
         for (s, space) in o.spaces.enumerated() {
             for leaf in space.leaves {
-                let lo = leaf.hpa.raw, hi = lo + leaf.pageSize.bytes
-                if let i = firstIndex(notBelow: lo, in: sortedReserved), sortedReserved[i] < hi {
-                    problems.append("space \(s) leaf \(leaf.gpa) maps space \(reservedBy[sortedReserved[i]]!)'s reserved frame \(hex(sortedReserved[i]))")
+                if let frame = firstFrame(under: leaf, in: sortedReserved) {
+                    problems.append("space \(s) leaf \(leaf.gpa) maps space \(reservedBy[frame]!)'s reserved frame \(hex(frame))")
                 }
             }
         }

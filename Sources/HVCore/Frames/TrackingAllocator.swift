@@ -62,10 +62,15 @@ public final class TrackingAllocator: FrameAllocator {
     }
 
     private func record(_ start: HostPhysAddr, count: Int) {
+        record((0..<count).lazy.map { start.raw + UInt64($0) * frameSize })
+    }
+
+    /// Marks `frames`, just handed out, live; traps on one that already was.
+    private func record(_ frames: some Sequence<UInt64>) {
         books.withLock { b in
-            for i in 0..<count {
-                let (inserted, _) = b.live.insert(start.raw + UInt64(i) * frameSize)
-                precondition(inserted, "allocator handed out \(start) twice")
+            for frame in frames {
+                let (inserted, _) = b.live.insert(frame)
+                precondition(inserted, "allocator handed out \(hex(frame)) twice")
             }
             b.peak = max(b.peak, b.live.count)
         }
@@ -89,10 +94,7 @@ public final class TrackingAllocator: FrameAllocator {
     public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
         try beginAllocation()
         let frames = try inner.allocateZeroedFrames(count: count)
-        books.withLock { b in
-            for f in frames { precondition(b.live.insert(f).inserted, "allocator handed out \(hex(f)) twice") }
-            b.peak = max(b.peak, b.live.count)
-        }
+        record(frames)
         return frames
     }
 
