@@ -37,10 +37,16 @@ struct AreaMapTests {
                 probes.append(page)
                 if insert {
                     let a = Self.area(page, pages)
-                    guard !model.contains(where: { $0.start < a.end && a.start < $0.end }) else { continue }
-                    map.insert(a)
-                    model.append(a)
-                    model.sort { $0.start < $1.start }
+                    // The one search a map does: the first area in the way, or the slot.
+                    let inTheWay = model.first { $0.start < a.end && a.start < $0.end }
+                    switch map.placement(a.start, a.end) {
+                    case let .taken(found): #expect(found == inTheWay)
+                    case let .free(slot):
+                        #expect(inTheWay == nil)
+                        map.insert(a, at: slot)
+                        model.append(a)
+                        model.sort { $0.start < $1.start }
+                    }
                 } else if let victim = model.first(where: { $0.start >= page * kib4 }) {
                     #expect(map.remove(startingAt: victim.start) == victim)
                     model.removeAll { $0 == victim }
@@ -48,6 +54,33 @@ struct AreaMapTests {
             }
             #expect(map.count == model.count)
             #expect(Self.check(map, model, probes.suffix(50) + [0, 4001, 1 << 30]) == nil)
+        }
+    }
+
+    /// The branch-free search against a linear count, on every length up
+    /// to a few chunks' worth and keys below, between, on and above.
+    @Test func searchesCountKeysAtOrBelow() {
+        var rng = SplitMix64(seed: 11)
+        for n in 0...200 {
+            let starts = (0..<n).map { UInt64($0) * 8 + 8 }
+            var map = AreaMap()
+            for s in starts.shuffled(using: &rng) { map.insert(Area(start: s * kib4, size: kib4, flags: .read, backend: .reserved)) }
+            #expect(map.all.map { $0.start / kib4 } == starts, "n \(n): inserted out of order")
+            for key in stride(from: UInt64(0), through: UInt64(n) * 8 + 16, by: 3) {
+                let hit = starts.contains(key) ? Area(start: key * kib4, size: kib4, flags: .read, backend: .reserved) : nil
+                #expect(map.area(containing: key * kib4) == hit, "n \(n) key \(key)")
+            }
+            #expect(map.invariantViolations().isEmpty)
+        }
+    }
+
+    /// A slot found before a change cannot be used after it.
+    @Test func aSlotFromBeforeAChangeTraps() async {
+        await #expect(processExitsWith: .failure) {
+            var map = AreaMap()
+            guard case let .free(slot) = map.placement(0, kib4) else { return }
+            map.insert(Area(start: 8 * kib4, size: kib4, flags: .read, backend: .reserved))
+            map.insert(Area(start: 0, size: kib4, flags: .read, backend: .reserved), at: slot)
         }
     }
 

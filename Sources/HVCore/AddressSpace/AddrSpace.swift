@@ -117,14 +117,24 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         do { try Format.validate(flags) } catch { throw .pageTable(error) }
     }
 
-    private func checkFree(_ s: borrowing State, _ lo: UInt64, _ hi: UInt64) throws(AddrSpaceError) {
-        var existing = s.areas.firstArea(overlapping: lo, bugs.on(.adjacentAreasOverlap) ? hi + frameSize : hi)
-        if bugs.on(.overlapMissesContainment) {
+    /// Throws when an area overlaps `[lo, hi)`; else the slot the new
+    /// area takes (one search for the check and the insertion).
+    private func freeSlot(_ s: borrowing State, _ lo: UInt64, _ hi: UInt64) throws(AddrSpaceError) -> AreaMap.Slot {
+        let existing: Area?
+        if bugs.on(.adjacentAreasOverlap) {
+            existing = s.areas.firstArea(overlapping: lo, hi + frameSize)
+        } else if bugs.on(.overlapMissesContainment) {
             existing = s.areas.area(containing: lo) ?? s.areas.area(containing: hi - 1)
+        } else {
+            switch s.areas.placement(lo, hi) {
+            case let .free(slot): return slot
+            case let .taken(area): existing = area
+            }
         }
         if let existing {
             throw .overlapsArea(requested: try! GuestPhysRange(start: GuestPhysAddr(lo), end: GuestPhysAddr(hi)), existing: existing.range)
         }
+        return s.areas.slot(forStart: lo)
     }
 
     // MARK: Map
@@ -140,10 +150,11 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
         if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
+        prefetchLeafSlot(gpa)  // its miss overlaps the lock and the area search
         try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
+            let slot = try freeSlot(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)))
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .linear(hostStart: hpa)), at: slot)
         }
     }
 
@@ -164,9 +175,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
             throw .reservedOverlapsAllocator(try! GuestPhysRange(start: gpa, size: size))
         }
         try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
+            let slot = try freeSlot(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: HostPhysAddr(lo), size: size, flags: flags) } catch { throw .pageTable(error) }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved))
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .reserved), at: slot)
         }
     }
 
@@ -182,7 +193,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         let count = Int(size / frameSize)
         try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
+            let slot = try freeSlot(s, lo, hi)
             do throws(FrameError) { try allocator.allocate(at: HostPhysAddr(lo), count: count) } catch {
                 throw .identityUnavailable(try! GuestPhysRange(start: gpa, size: size), error)
             }
@@ -191,7 +202,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
                 s.table.release(HostPhysAddr(lo), count: count)
                 throw .pageTable(error)
             }
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical))
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .identical), at: slot)
         }
     }
 
@@ -205,11 +216,12 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
+        if populate == .eager { prefetchLeafSlot(gpa) }  // its miss overlaps the lock and the area search
         try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
-            try checkFree(s, lo, hi)
+            let slot = try freeSlot(s, lo, hi)
             if populate == .eager { try populateEager(&s, lo, hi, flags) }
             let window = populate == .lazy && s.reservesLazyWindows ? reserveWindow(lo, size) : nil
-            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window))
+            s.areas.insert(Area(start: lo, size: size, flags: flags, backend: .alloc(populate: populate), window: window), at: slot)
         }
     }
 

@@ -1,3 +1,5 @@
+import CCoreIntrinsics
+
 /// Areas ordered by start address, with O(log n) lookup. Stored as a short
 /// list of sorted chunks of at most `chunkCapacity` areas (a two-level
 /// B-tree): lookup is two binary searches, insertion and removal move at
@@ -14,19 +16,19 @@ struct AreaMap: Sendable {
     /// False once anything changed since `recent` was found (one store per
     /// change, where clearing `recent` would write the whole area).
     private var recentValid = false
+    /// Counts changes, so a `Slot` found before one is refused after it.
+    private var generation: UInt64 = 0
+
+    init() {
+        // What the searches' reading of the starts as words relies on.
+        precondition(_isPOD(Area.self) && MemoryLayout<Area>.offset(of: \.start) == 0 && MemoryLayout<Area>.stride % 8 == 0)
+    }
 
     var isEmpty: Bool { count == 0 }
 
     /// Index of the last chunk whose first start is <= key, or nil.
     private func chunkIndex(atOrBefore key: UInt64) -> Int? {
-        let lo = firstStarts.withUnsafeBufferPointer { starts in
-            var lo = 0, hi = starts.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if starts[mid] <= key { lo = mid + 1 } else { hi = mid }
-            }
-            return lo
-        }
+        let lo = firstStarts.withUnsafeBufferPointer { hv_count_at_or_below($0.baseAddress, 1, $0.count, key) }
         return lo == 0 ? nil : lo - 1
     }
 
@@ -35,14 +37,15 @@ struct AreaMap: Sendable {
         chunks[c].withUnsafeBufferPointer { Self.upperBound($0, key) }
     }
 
+    /// The first area in `chunk` whose start is > key: a search without
+    /// data-dependent branches (`hv_count_at_or_below`) over the areas'
+    /// first words, their starts.
     @inline(__always)
     private static func upperBound(_ chunk: UnsafeBufferPointer<Area>, _ key: UInt64) -> Int {
-        var lo = 0, hi = chunk.count
-        while lo < hi {
-            let mid = (lo &+ hi) >> 1
-            if chunk[mid].start <= key { lo = mid &+ 1 } else { hi = mid }
-        }
-        return lo
+        // SAFETY: Area is trivial and starts with its UInt64 start (init checks), so each element's first word is that start.
+        return UnsafeRawPointer(chunk.baseAddress).map {
+            hv_count_at_or_below($0.assumingMemoryBound(to: UInt64.self), MemoryLayout<Area>.stride / 8, chunk.count, key)
+        } ?? 0
     }
 
     /// Position of the last area starting at or before `key`.
@@ -123,23 +126,82 @@ struct AreaMap: Sendable {
         return c + 1 < chunks.count ? chunks[c + 1][0] : nil
     }
 
+    /// Where an area starting at some address goes, as `placement` or
+    /// `slot(forStart:)` found it; good until the map next changes.
+    struct Slot {
+        fileprivate let chunk: Int, index: Int, generation: UInt64
+    }
+
+    /// What is at `[lo, hi)`: the slot a new area there would take, or the
+    /// first area in the way.
+    enum Placement {
+        case free(Slot)
+        case taken(Area)
+    }
+
+    /// One search for both questions a map operation asks: is `[lo, hi)`
+    /// free, and where would its area go (`insert(_:at:)`).
+    func placement(_ lo: UInt64, _ hi: UInt64) -> Placement {
+        guard let c = chunkIndex(atOrBefore: lo) else {
+            // Before every area (or none at all).
+            if let first = chunks.first?.first, first.start < hi { return .taken(first) }
+            return .free(Slot(chunk: 0, index: 0, generation: generation))
+        }
+        return chunks.withUnsafeBufferPointer { chunks in
+            chunks[c].withUnsafeBufferPointer { chunk in
+                // The chunk's first start is <= lo, so the bound is >= 1.
+                let i = Self.upperBound(chunk, lo)
+                if chunk[i &- 1].end > lo { return .taken(chunk[i &- 1]) }
+                let next = i < chunk.count ? chunk[i] : c + 1 < chunks.count ? chunks[c + 1].first : nil
+                if let next, next.start < hi { return .taken(next) }
+                return .free(Slot(chunk: c, index: i, generation: generation))
+            }
+        }
+    }
+
+    /// The slot an area starting at `start` takes, whatever it overlaps.
+    func slot(forStart start: UInt64) -> Slot {
+        let c = chunkIndex(atOrBefore: start) ?? 0
+        return Slot(chunk: c, index: chunks.isEmpty ? 0 : upperBound(c, start), generation: generation)
+    }
+
     mutating func insert(_ area: Area) {
+        insert(area, at: slot(forStart: area.start))
+    }
+
+    /// Inserts `area` at the slot found for its start since the last change.
+    mutating func insert(_ area: Area, at slot: Slot) {
+        precondition(slot.generation == generation, "an AreaMap slot used after the map changed")
         recentValid = false
+        generation &+= 1
         count += 1
         if chunks.isEmpty {
             chunks = [[area]]
             firstStarts = [area.start]
             return
         }
-        let c = chunkIndex(atOrBefore: area.start) ?? 0
-        let i = upperBound(c, area.start)
-        chunks[c].insert(area, at: i)
+        let (c, i) = (slot.chunk, slot.index)
+        Self.insert(area, at: i, into: &chunks[c])
         if i == 0 { firstStarts[c] = area.start }
         if chunks[c].count > Self.chunkCapacity {
             let upper = Array(chunks[c][(Self.chunkCapacity / 2)...])
             chunks[c].removeSubrange((Self.chunkCapacity / 2)...)
             chunks.insert(upper, at: c + 1)
             firstStarts.insert(upper[0].start, at: c + 1)
+        }
+    }
+
+    /// `chunk.insert(area, at: i)` as one append and one memmove: Array's
+    /// generic `replaceSubrange` cost a small map about 240 instructions.
+    private static func insert(_ area: Area, at i: Int, into chunk: inout [Area]) {
+        let n = chunk.count
+        precondition(i >= 0 && i <= n)
+        chunk.append(area)
+        guard i < n else { return }
+        chunk.withUnsafeMutableBufferPointer { b in
+            // SAFETY: Area is trivial (init checks), both ranges lie in the n + 1 initialized elements, and copyMemory allows overlap.
+            UnsafeMutableRawPointer(b.baseAddress! + i + 1).copyMemory(from: b.baseAddress! + i, byteCount: (n - i) * MemoryLayout<Area>.stride)
+            b[i] = area
         }
     }
 
@@ -156,6 +218,7 @@ struct AreaMap: Sendable {
 
     private mutating func remove(at p: (chunk: Int, index: Int)) {
         recentValid = false
+        generation &+= 1
         chunks[p.chunk].remove(at: p.index)
         count -= 1
         if chunks[p.chunk].isEmpty {
@@ -177,6 +240,7 @@ struct AreaMap: Sendable {
 
     mutating func removeAll() {
         recentValid = false
+        generation &+= 1
         chunks = []
         firstStarts = []
         count = 0
@@ -195,7 +259,13 @@ struct AreaMap: Sendable {
                 problems.append("chunk \(c) first start out of date")
             }
         }
+        let all = self.all
         if all.count != count { problems.append("count \(count) != \(all.count)") }
+        // The searches rely on this order.
+        for (a, b) in zip(all, all.dropFirst()) where a.start >= b.start {
+            problems.append("area at \(hex(a.start)) before the one at \(hex(b.start))")
+            break
+        }
         if recentValid, area(containing: recent.start) != recent { problems.append("the remembered area \(recent) is not an area of the map") }
         return problems
     }

@@ -31,6 +31,7 @@ extension NestedPageTable {
         if hpa.raw >= hostLimit || size > hostLimit - hpa.raw {
             throw .hostAddressOutOfRange(start: hpa, size: size, addressBits: Format.hostAddressBits)
         }
+        if size == frameSize, smallest == .size4K { return try mapOnePage(gpa.raw, to: hpa.raw, flags: flags) }
 
         var done: UInt64 = 0
         // The last table written into, reused while the next leaf falls in it.
@@ -75,6 +76,21 @@ extension NestedPageTable {
             // leaves now, so removing it cannot need a split (or a frame).
             if done > 0 { removeRange(gpa.raw, gpa.raw + done) }
             pruneEmptyTables(along: gpa.raw + done)
+            throw error
+        }
+    }
+
+    /// One 4 KiB leaf at `g` (checked, aligned): `mapRegion` of one page
+    /// (small regions, device pages) as one walk and one store, without
+    /// the leaf-size choice and the table cache. All or nothing.
+    private func mapOnePage(_ g: UInt64, to h: UInt64, flags: MappingFlags) throws(PageTableError) {
+        do throws(PageTableError) {
+            let t = try walkCreating(g, to: 0)
+            let slot = Format.index(g, level: 0)
+            if t[slot] != 0 { throw PageTableError.alreadyMapped(GuestPhysAddr(g)) }
+            t[slot] = Format.encodeLeaf(hpa: h, flags: flags, level: 0)
+        } catch {
+            pruneEmptyTables(along: g)
             throw error
         }
     }
