@@ -51,6 +51,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         /// up to `maxReserveBatch`, from 2 (so the first fault already keeps
         /// one frame back); 1 when the allocator runs short.
         var reserveBatch = 2
+        /// The frames an unmap collects, kept between unmaps so a small one
+        /// allocates nothing (`unmapLeaves`).
+        let unmapRuns = FrameRunList(capacity: 8)
     }
 
     /// - Parameters:
@@ -386,27 +389,19 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     /// The table reports leaves only once nothing can fail.
     private func unmapLeaves(_ s: inout State, _ gpa: GuestPhysAddr, _ size: UInt64,
                              owned: (UInt64) -> Bool) throws(AddrSpaceError) {
-        var run: (hpa: UInt64, count: Int) = (0, 0)
-        var runs: [FrameRun] = []
         // Room for one run per page up front for big ranges (at most 4 MiB,
         // for 1 GiB): growing by doubling copied 100,000 runs 17 times after
-        // faults. Small ones grow as they go (reserving cost more there).
-        if size > 64 * frameSize { runs.reserveCapacity(Int(min(size / frameSize, 1 << 18))) }
+        // faults. Small ones use the room the list kept.
+        let runs = s.unmapRuns
+        runs.reset(reserving: size > 64 * frameSize ? Int(min(size / frameSize, 1 << 18)) : 8)
         do throws(PageTableError) {
             try s.table.unmap(gpa, size: size) { leaf in
                 guard owned(leaf.gpa.raw) else { return }
-                let count = Int(leaf.pageSize.bytes / frameSize)
-                if run.count > 0, run.hpa + UInt64(run.count) * frameSize == leaf.hpa.raw {
-                    run.count += count
-                } else {
-                    if run.count > 0 { runs.append(FrameRun(start: HostPhysAddr(run.hpa), count: run.count)) }
-                    run = (leaf.hpa.raw, count)
-                }
+                runs.append(leaf.hpa.raw, frames: Int(truncatingIfNeeded: leaf.pageSize.bytes >> 12))
             }
         } catch { throw .pageTable(error) }
-        if run.count > 0 { runs.append(FrameRun(start: HostPhysAddr(run.hpa), count: run.count)) }
         // Scattered frames (a lazy area after faults) go back in one batch.
-        s.table.release(runs: runs)
+        runs.withRuns { s.table.release(runs: $0) }
     }
 
     /// Gives `[gpa, gpa + size)` new flags: areas are cut at the edges and

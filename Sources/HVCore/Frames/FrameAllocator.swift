@@ -58,7 +58,7 @@ public protocol FrameAllocator: AnyObject, Sendable {
     func free(_ start: HostPhysAddr, count: Int)
     /// Returns several runs at once (an allocator may take its lock once).
     /// The same rules as `free` for every run.
-    func free(runs: [FrameRun])
+    func free(runs: UnsafeBufferPointer<FrameRun>)
     /// `free` for frames that read as zero now (an emptied page table): an
     /// allocator that knows which frames are zero may hand them out again
     /// with no zeroing and, since they stay resident, no host page fault.
@@ -132,7 +132,10 @@ extension FrameAllocator {
         return frames
     }
 
-    public func free(runs: [FrameRun]) { for run in runs { free(run.start, count: run.count) } }
+    public func free(runs: UnsafeBufferPointer<FrameRun>) { for run in runs { free(run.start, count: run.count) } }
+
+    /// `free(runs:)` for runs in an array.
+    public func free(runs: [FrameRun]) { runs.withUnsafeBufferPointer { free(runs: $0) } }
 
     public func allocateTableFrame() throws(FrameError) -> HostPhysAddr { try allocateZeroedFrame() }
 

@@ -189,20 +189,27 @@ struct FrameBitmap: ~Copyable {
         return true
     }
 
-    /// `releaseOne` for each frame index of `frames`, in one pass over the
-    /// storage (no copy-on-write or bounds check per frame): the batch free
-    /// of an unmap after faults. Returns how many it released; it stops at
-    /// the first frame that is outside the bitmap or not used, changing
-    /// nothing for it.
-    mutating func releaseEach(_ frames: UnsafeBufferPointer<Int>) -> Int {
+    /// `releaseOne` for the frame of each one-frame run of `runs` (frame
+    /// addresses, frame 0 at `base`), in one pass over the storage (no
+    /// copy-on-write or bounds check per frame): the batch free of an unmap
+    /// after faults. Longer runs are left to the caller. Returns nil when it
+    /// released them all; else it stopped at the first run whose frame is
+    /// not one of the bitmap's or not used, changing nothing for it and the
+    /// rest, and returns that run's position (the ones before it are
+    /// released).
+    mutating func releaseSingleFrames(of runs: UnsafeBufferPointer<FrameRun>, base: UInt64) -> Int? {
         var released = 0, low = hint, high = highHint
-        let count = frameCount
+        let count = UInt64(frameCount)
+        var stopped: Int?
         words.withUnsafeMutableBufferPointer { words in
             dirty.withUnsafeMutableBufferPointer { dirty in
-                for f in frames {
-                    guard f >= 0, f < count else { return }
+                for (position, run) in runs.enumerated() where run.count == 1 {
+                    // Below base wraps to a huge offset: out of range like one past the end.
+                    let offset = run.start.raw &- base
+                    guard offset & (frameSize - 1) == 0, offset &>> 12 < count else { stopped = position; return }
+                    let f = Int(truncatingIfNeeded: offset &>> 12)
                     let w = f &>> 6, mask = UInt64(1) &<< UInt64(f & 63)
-                    guard Kernels.bitmapRunIsUsed(words[w], mask: mask) else { return }
+                    guard Kernels.bitmapRunIsUsed(words[w], mask: mask) else { stopped = position; return }
                     words[w] = Kernels.bitmapMark(words[w], mask: mask, used: false)
                     dirty[w] = Kernels.bitmapMark(dirty[w], mask: mask, used: true)
                     if w < low { low = w }
@@ -214,7 +221,7 @@ struct FrameBitmap: ~Copyable {
         usedCount -= released
         hint = low
         highHint = high
-        return released
+        return stopped
     }
 
     mutating func set(_ start: Int, _ count: Int, used: Bool) {

@@ -256,30 +256,17 @@ public final class HeapFramePool: FrameAllocator {
     }
 
     /// One lock for every run.
-    public func free(runs: [FrameRun]) {
-        // A few runs (a small unmap): one by one, with no list to build.
+    public func free(runs: UnsafeBufferPointer<FrameRun>) {
+        // A few runs (a small unmap): one by one.
         if runs.count <= 8 {
             bitmap.withLock { map in for run in runs { release(run, &map) } }
             return
         }
         // Many single frames (an unmap after scattered faults) go in one
-        // pass: their indexes first, outside the lock.
-        let base = physicalBase.raw
-        var indexes: [Int] = []
-        indexes.reserveCapacity(runs.count)
-        runs.withUnsafeBufferPointer { runs in
-            for run in runs where run.count == 1 {
-                let offset = run.start.raw &- base
-                guard run.start.raw >= base, offset & (frameSize - 1) == 0 else {
-                    preconditionFailure("freeing \(run.start), which this pool never handed out")
-                }
-                indexes.append(Int(offset &>> 12))
-            }
-        }
+        // pass over the runs, with no list of indexes in between.
         bitmap.withLock { map in
-            let released = indexes.withUnsafeBufferPointer { map.releaseEach($0) }
-            if released < indexes.count {
-                preconditionFailure("double free or foreign frame: \(address(ofFrame: indexes[released]))")
+            if let stopped = map.releaseSingleFrames(of: runs, base: physicalBase.raw) {
+                preconditionFailure("double free or foreign frame: \(runs[stopped].start)")
             }
             for run in runs where run.count > 1 { release(run, &map) }
         }

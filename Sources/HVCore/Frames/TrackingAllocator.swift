@@ -123,7 +123,7 @@ public final class TrackingAllocator: FrameAllocator {
 
     /// Each run is checked and recorded as `free` does; the good ones go to
     /// the inner allocator in one batch.
-    public func free(runs: [FrameRun]) {
+    public func free(runs: UnsafeBufferPointer<FrameRun>) {
         let accepted = runs.filter { !refuse($0.start, $0.count) }
         inner.free(runs: accepted)
     }

@@ -37,6 +37,23 @@ struct EntryTable {
         }
     }
 
+    /// Zeroes an entry known to be non-zero (an unmap's removal): the
+    /// setter without its compare.
+    @inlinable
+    func clearPresent(_ slot: Int) {
+        occupied.pointee &-= 1
+        hv_word_store_relaxed(base + slot, 0)
+    }
+
+    /// Zeroes an entry of a table about to be emptied whole (`freeSubtree`),
+    /// leaving the count to `markEmpty`.
+    @inlinable
+    func clearUncounted(_ slot: Int) { hv_word_store_relaxed(base + slot, 0) }
+
+    /// Sets the count to zero once `clearUncounted` has zeroed every entry.
+    @inlinable
+    func markEmpty() { occupied.pointee = 0 }
+
     var isEmpty: Bool { occupied.pointee == 0 }
 }
 

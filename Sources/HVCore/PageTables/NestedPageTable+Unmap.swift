@@ -128,16 +128,19 @@ extension NestedPageTable {
         let span = Format.span(level: level)
         let (first, last) = Self.slots(tableBase, level, start, end)
         var removed: UInt64 = 0
+        let mayCutLeaves = bugs.on(.partialUnmapDropsHugePage)
         for slot in first...last {
             let e = t[slot]
             if !Format.isPresent(e) { continue }
-            let entryStart = tableBase + UInt64(slot) * span
+            // Inside the table's span, so no overflow: wrapping arithmetic.
+            let entryStart = tableBase &+ UInt64(truncatingIfNeeded: slot) &* span
             if Format.isLeaf(e, level: level) {
-                precondition(bugs.on(.partialUnmapDropsHugePage) || (entryStart >= start && entryStart + span <= end),
+                // Only the first and last slot can reach past the range.
+                precondition(mayCutLeaves || (slot != first && slot != last) || (entryStart >= start && entryStart &+ span <= end),
                              "removeRange would cut a leaf")
-                t[slot] = 0
+                t.clearPresent(slot)
                 report(Self.leaf(e, level: level, gpa: entryStart))
-                removed += span
+                removed &+= span
                 continue
             }
             let child = Format.tableAddress(e)

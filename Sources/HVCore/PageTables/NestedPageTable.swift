@@ -168,7 +168,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     }
 
     /// `release` for several runs: one allocator call when nothing defers.
-    public func release(runs: [FrameRun]) {
+    public func release(runs: UnsafeBufferPointer<FrameRun>) {
         if defersRelease, !bugs.on(.releaseBeforeInvalidation) {
             for run in runs { release(run.start, count: run.count) }
         } else if !runs.isEmpty {
@@ -194,19 +194,22 @@ public final class NestedPageTable<Format: PageTableFormat> {
         let t = table(hpa)
         let span = Format.span(level: level)
         var bytes: UInt64 = 0
+        // Every entry is zeroed here, so the count is set once at the end.
+        // The addresses stay inside the table's span: wrapping arithmetic.
         for i in 0..<Format.entries(level: level) {
             let e = t[i]
             guard e != 0 else { continue }
-            t[i] = 0
+            t.clearUncounted(i)
             guard Format.isPresent(e) else { continue }
-            let g = base + UInt64(i) * span
+            let g = base &+ UInt64(truncatingIfNeeded: i) &* span
             if Format.isLeaf(e, level: level) {
                 report(Self.leaf(e, level: level, gpa: g))
-                bytes += span
+                bytes &+= span
             } else {
-                bytes += freeSubtree(Format.tableAddress(e), level: level - 1, base: g, report: report)
+                bytes &+= freeSubtree(Format.tableAddress(e), level: level - 1, base: g, report: report)
             }
         }
+        t.markEmpty()
         freeTable(hpa, level: level, base: base)
         return bytes
     }
