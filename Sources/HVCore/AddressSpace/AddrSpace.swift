@@ -153,7 +153,9 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
         let (lo, hi) = try checkedRange(gpa, size)
         if !hpa.isAligned(to: .size4K) { throw .unaligned(what: "host address", address: hpa.raw) }
         if hpa.raw.addingReportingOverflow(size).overflow { throw .rangeOverflow(start: hpa.raw, size: size) }
-        prefetchLeafSlot(gpa)  // its miss overlaps the lock and the area search
+        // A map below 2 MiB writes level-0 entries: start loading the first
+        // one's line, so its miss overlaps the lock and the area search.
+        if size < PageSize.size2M.bytes { prefetchLeafSlot(gpa) }
         try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
             let slot = try freeSlot(s, lo, hi)
             do throws(PageTableError) { try s.table.mapRegion(gpa, to: hpa, size: size, flags: flags) } catch { throw .pageTable(error) }
@@ -219,7 +221,7 @@ public final class AddrSpace<Format: PageTableFormat>: Sendable {
     public func mapAlloc(_ gpa: GuestPhysAddr, size: UInt64, flags: MappingFlags, populate: Populate) throws(AddrSpaceError) {
         try validate(flags)
         let (lo, hi) = try checkedRange(gpa, size)
-        if populate == .eager { prefetchLeafSlot(gpa) }  // its miss overlaps the lock and the area search
+        if populate == .eager, size < PageSize.size2M.bytes { prefetchLeafSlot(gpa) }  // as mapLinear does
         try mutateFallingBack { (s: inout State) throws(AddrSpaceError) in
             let slot = try freeSlot(s, lo, hi)
             if populate == .eager { try populateEager(&s, lo, hi, flags) }

@@ -45,6 +45,13 @@ struct EntryTable {
         hv_word_store_relaxed(base + slot, 0)
     }
 
+    /// Zeroes the entries `first...last`, all known to be non-zero.
+    @inlinable
+    func clearPresent(_ first: Int, through last: Int) {
+        for slot in first...last { hv_word_store_relaxed(base + slot, 0) }
+        occupied.pointee &-= UInt16(truncatingIfNeeded: last &- first &+ 1)
+    }
+
     /// Zeroes an entry of a table about to be emptied whole (`freeSubtree`),
     /// leaving the count to `markEmpty`.
     @inlinable
