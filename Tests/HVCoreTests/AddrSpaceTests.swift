@@ -203,6 +203,19 @@ struct AddrSpaceTests {
         }
     }
 
+    /// An unmap gives back every frame of the leaves it removes, whole
+    /// runs of 2 MiB frames merged with their neighbours included.
+    @Test func unmapGivesBackEveryFrameOfHugeAndSmallLeaves() throws {
+        let f = SpaceFixture()
+        try f.run(backing: .huge2MWhenPossible) { space in
+            try space.mapAlloc(GuestPhysAddr(mib2 - kib4), size: 3 * mib2 + 2 * kib4, flags: .readWrite, populate: .eager)
+            #expect(space.leaves.map(\.pageSize) == [.size4K, .size2M, .size2M, .size2M, .size4K])
+            try space.unmap(GuestPhysAddr(mib2 - kib4), size: 3 * mib2 + 2 * kib4)
+            #expect(space.ownedFrameCount == 0)
+            #expect(f.tracker.liveFrames == space.tableFrameCount + space.reservedFrames.count, "only tables and the reserve stay live")
+        }
+    }
+
     @Test func mapIdenticalOwnsExactlyThatMemory() throws {
         let f = SpaceFixture()
         try f.run { space in

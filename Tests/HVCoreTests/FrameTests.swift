@@ -1,4 +1,4 @@
-import HVCore
+@testable import HVCore
 import Testing
 
 @Suite("Frames: heap pool, tracking allocator, PhysFrame")
@@ -257,6 +257,31 @@ struct FrameTests {
 
 /// Known-zero frames (issue 18): a pool over memory it is told is zero
 /// does not zero a frame again until the frame has been used and freed.
+@Suite("FrameRunList")
+struct FrameRunListTests {
+    /// Touching runs merge, whatever their sizes; others stay apart; the
+    /// list grows past its capacity and a reset empties it.
+    @Test func mergesTouchingRunsOnly() {
+        let list = FrameRunList(capacity: 2)
+        let base: UInt64 = 0x1_0000_0000
+        list.append(base, frames: 1)
+        list.append(base + frameSize, frames: 512)       // touches: one run of 513
+        list.append(base + 514 * frameSize, frames: 1)   // a gap of one frame
+        list.append(base + 515 * frameSize, frames: 2)   // touches the last
+        list.append(base, frames: 1)                     // before, not after: apart
+        for i in 0..<10 { list.append(base + UInt64(2000 + 2 * i) * frameSize, frames: 1) }
+        let runs = list.withRuns { Array($0) }
+        let expected: [FrameRun] = [FrameRun(start: HostPhysAddr(base), count: 513),
+                                    FrameRun(start: HostPhysAddr(base + 514 * frameSize), count: 3),
+                                    FrameRun(start: HostPhysAddr(base), count: 1)]
+        #expect(Array(runs.prefix(3)) == expected)
+        #expect(runs.count == 13)
+        #expect(runs.reduce(0) { $0 + $1.count } == 513 + 3 + 1 + 10)
+        list.reset(reserving: 8)
+        #expect(list.count == 0 && list.withRuns { $0.isEmpty })
+    }
+}
+
 @Suite("Known-zero frames")
 struct KnownZeroFrameTests {
     /// Memory that is *not* zero, declared zero-filled: a frame zero() left
@@ -288,6 +313,22 @@ struct KnownZeroFrameTests {
         #expect(pool.knownZeroFrameCount == 2, "and is known zero again")
         _ = try pool.allocateZeroedFrame()
         #expect(throws: FrameError.self) { try pool.allocateZeroedFrame() }
+    }
+
+    /// Frames given back in one batch of many single-frame runs (an unmap
+    /// after faults) may hold data: they are zeroed before anyone gets
+    /// them again, and the pass leaves the counts right.
+    @Test func batchFreedSingleFramesAreZeroedBeforeReuse() throws {
+        let pool = Self.pool(64)
+        let frames = try pool.allocateFrames(count: 40)
+        // Every other frame back, in one call of 20 runs (more than the one-by-one path takes).
+        let back = stride(from: 0, to: 40, by: 2).map { FrameRun(start: HostPhysAddr(frames[$0]), count: 1) }
+        pool.free(runs: back)
+        #expect(pool.freeFrameCount == 64 - 20)
+        #expect(pool.knownZeroFrameCount == 64 - 20, "the 20 freed frames may hold data")
+        let again = try pool.allocateZeroedFrames(count: 20)
+        #expect(Set(again) == Set(back.map(\.start.raw)), "the lowest free frames again")
+        for f in again { #expect(Self.bytes(pool, HostPhysAddr(f)).allSatisfy { $0 == 0 }, "a freed frame is zeroed") }
     }
 
     /// The reserve's batch: the lowest free frames, in order, across word
