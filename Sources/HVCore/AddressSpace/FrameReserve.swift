@@ -33,10 +33,14 @@ extension AddrSpace {
         let batch = s.reserveBatch
         if batch > 1 {
             do {
-                let frames = zeroing == .always ? try allocator.allocateZeroedFrames(count: batch) : try allocator.allocateFrames(count: batch)
+                if zeroing == .always {
+                    // Straight into the reserve's buffer.
+                    try s.reserve.fill(batch) { (frames) throws(FrameError) in try allocator.allocateZeroedFrames(into: frames) }
+                } else {
+                    s.reserve.load(try allocator.allocateFrames(count: batch)[...])
+                }
                 s.reserveBatch = min(batch * 2, Self.maxReserveBatch)
-                s.reserve.load(frames.dropFirst())
-                return HostPhysAddr(frames[0])
+                return HostPhysAddr(s.reserve.pop()!)
             } catch {
                 guard case .outOfMemory = error else { throw error }
                 s.reserveBatch = 1
@@ -123,6 +127,19 @@ struct FrameStack: ~Copyable {
             // SAFETY: n <= capacity; the last slot gets the first frame, popped first.
             for i in 0..<n { buffer[n &- 1 &- i] = source[i] }
         }
+    }
+
+    /// Replaces the contents of an empty stack with the `n` frames `take`
+    /// writes into its buffer, to be popped in the order written. Left
+    /// empty when `take` throws.
+    mutating func fill(_ n: Int, _ take: (UnsafeMutableBufferPointer<UInt64>) throws(FrameError) -> Void) throws(FrameError) {
+        precondition(count == 0 && n <= capacity, "filling a reserve of \(capacity) holding \(count) with \(n) frames")
+        // SAFETY: n <= capacity; the slots are UInt64, trivially initialised by the writes.
+        try take(UnsafeMutableBufferPointer(start: buffer, count: n))
+        // Popped from the top: reversed, so the first written comes first.
+        var written = UnsafeMutableBufferPointer(start: buffer, count: n)
+        written.reverse()
+        count = n
     }
 
     mutating func removeAll() { count = 0 }

@@ -85,8 +85,10 @@ public protocol FrameAllocator: AnyObject, Sendable {
     /// `allocateFrames` then `zero` of each, in one step where the allocator
     /// can (one lock for the batch, no zeroing of frames it knows are zero):
     /// how an address space refills its reserve of frames for faults. All
-    /// or nothing.
-    func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64]
+    /// or nothing. Fills all of `frames` (as many as it holds), lowest
+    /// first where the allocator has an order, straight into the caller's
+    /// storage (the reserve's own buffer: no array per refill).
+    func allocateZeroedFrames(into frames: UnsafeMutableBufferPointer<UInt64>) throws(FrameError)
     /// A zeroed frame for a page table: from the top of the pool where the
     /// allocator can, so tables (small, long-lived, rewritten often) stay
     /// together and resident instead of cutting up the runs that data
@@ -126,9 +128,21 @@ extension FrameAllocator {
         return frame
     }
 
+    public func allocateZeroedFrames(into frames: UnsafeMutableBufferPointer<UInt64>) throws(FrameError) {
+        let taken = try allocateFrames(count: frames.count)
+        for (i, f) in taken.enumerated() {
+            zero(HostPhysAddr(f), count: 1)
+            frames[i] = f
+        }
+    }
+
+    /// `allocateZeroedFrames(into:)`, as an array of `count` frames.
     public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
-        let frames = try allocateFrames(count: count)
-        for f in frames { zero(HostPhysAddr(f), count: 1) }
+        var error: FrameError?
+        let frames = [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
+            do throws(FrameError) { try allocateZeroedFrames(into: buffer); initialized = count } catch let e { error = e; initialized = 0 }
+        }
+        if let error { throw error }
         return frames
     }
 

@@ -185,20 +185,18 @@ public final class HeapFramePool: FrameAllocator {
 
     /// One lock for the batch; only frames that may hold data are zeroed,
     /// after the lock is dropped (nobody else can see them yet).
-    public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
-        guard count > 0 else { return [] }
+    public func allocateZeroedFrames(into frames: UnsafeMutableBufferPointer<UInt64>) throws(FrameError) {
+        let count = frames.count
+        guard count > 0, let out = frames.baseAddress else { return }
         let base = physicalBase.raw
         var dirty: [UInt64] = []
-        let frames: [UInt64]? = bitmap.withLock { map in
-            guard map.freeCount >= count else { return nil }
-            return [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
-                map.take(count, base: base, into: buffer.baseAddress!, dirtyFrames: &dirty)
-                initialized = count
-            }
+        let taken: Bool = bitmap.withLock { map in
+            guard map.freeCount >= count else { return false }
+            map.take(count, base: base, into: out, dirtyFrames: &dirty)
+            return true
         }
-        guard let frames else { throw .outOfMemory(requestedFrames: count, freeFrames: freeFrameCount) }
+        guard taken else { throw .outOfMemory(requestedFrames: count, freeFrames: freeFrameCount) }
         if !dirty.isEmpty { timedZeroing { for f in dirty { fillZero(HostPhysAddr(f), count: 1) } } }
-        return frames
     }
 
     /// Takes the lock once for the whole batch.

@@ -91,11 +91,10 @@ public final class TrackingAllocator: FrameAllocator {
     }
 
     /// One call, however many frames: the inner allocator's batch.
-    public func allocateZeroedFrames(count: Int) throws(FrameError) -> [UInt64] {
+    public func allocateZeroedFrames(into frames: UnsafeMutableBufferPointer<UInt64>) throws(FrameError) {
         try beginAllocation()
-        let frames = try inner.allocateZeroedFrames(count: count)
-        record(frames)
-        return frames
+        try inner.allocateZeroedFrames(into: frames)
+        record(UnsafeBufferPointer(frames))
     }
 
     public func allocateTableFrame() throws(FrameError) -> HostPhysAddr {
