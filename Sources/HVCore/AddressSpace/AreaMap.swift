@@ -5,7 +5,9 @@ import CCoreIntrinsics
 /// B-tree): lookup is two binary searches, insertion and removal move at
 /// most one chunk's worth of elements plus the chunk index.
 struct AreaMap: Sendable {
-    static let chunkCapacity = 64
+    /// 32 areas (1.75 KiB): with 64, a small map among 10,000 areas spent
+    /// 15% longer in the chunk's search and insertion (A/B).
+    static let chunkCapacity = 32
 
     private var chunks: [[Area]] = []
     private var firstStarts: [UInt64] = []
