@@ -50,7 +50,7 @@ extension AddrSpace {
             for f in s.reserve.frames {
                 if !reserved.insert(f).inserted { problems.append("frame \(hex(f)) is in the reserve twice") }
                 if owned.contains(f) { problems.append("reserved frame \(hex(f)) is mapped") }
-                if s.table.tableFrames.contains(f) { problems.append("reserved frame \(hex(f)) is a page table") }
+                if s.table.ownsTable(f) { problems.append("reserved frame \(hex(f)) is a page table") }
                 if f & (frameSize - 1) != 0 { problems.append("reserved frame \(hex(f)) is not 4 KiB aligned") }
             }
             if s.reserve.count > Self.maxReserveBatch { problems.append("the reserve holds \(s.reserve.count) frames, more than one refill gives") }

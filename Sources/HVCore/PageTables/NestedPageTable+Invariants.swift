@@ -9,7 +9,7 @@ extension NestedPageTable {
         var indexedTables = [0, 0]   // tables of levels 0 and 1 inside the indexed range
         func visit(_ hpa: UInt64, _ level: Int, _ tableBase: UInt64) {
             if !seen.insert(hpa).inserted { problems.append("table \(hex(hpa)) is referenced twice"); return }
-            if !tableFrames.contains(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
+            if !ownsTable(hpa) { problems.append("table \(hex(hpa)) is not owned by this table") }
             let alignment = hpa == root.raw ? Format.rootBytes : frameSize
             if hpa & (alignment - 1) != 0 { problems.append("table \(hex(hpa)) is not aligned to \(hex(alignment))") }
             let counted = nonZeroEntries(hpa, level: level)

@@ -16,12 +16,18 @@ public final class NestedPageTable<Format: PageTableFormat> {
     // The two mutable properties skip the runtime exclusivity check (about
     // 250 instructions per small unmap): the table is only ever used by one
     // thread at a time (its address space's lock) and never re-entered.
-    /// Every table frame this table owns, the root included.
-    @exclusivity(unchecked) public internal(set) var tableFrames: Set<UInt64>
+    /// The table frames this table owns, the root's first frame included:
+    /// one bit per frame of the allocator's window (zero-filled memory the
+    /// system hands out as it is touched), where a hash set cost a table's
+    /// creation and its freeing about 250 instructions each (callgrind).
+    @usableFromInline let tableBits: UnsafeMutablePointer<UInt64>
+    let tableBitWords: Int
+    /// Frames set in `tableBits`.
+    @exclusivity(unchecked) public internal(set) var ownedTableCount = 0
     @exclusivity(unchecked) public internal(set) var pendingInvalidations: [Invalidation] = []
     /// When set, frames this table or its owner release wait in `quarantine`
     /// until the caller completes the invalidation (`InvalidationToken`).
-    public internal(set) var defersRelease = false
+    @exclusivity(unchecked) public internal(set) var defersRelease = false
     /// Released frames not yet returned to the allocator (deferred release).
     @exclusivity(unchecked) public internal(set) var quarantine: [FrameRun] = []
     let bugs: SeededBugSwitch
@@ -52,14 +58,72 @@ public final class NestedPageTable<Format: PageTableFormat> {
             preconditionFailure("no memory for the occupancy counts of a \(windowFrames)-frame window")
         }
         occupancy = counts.assumingMemoryBound(to: UInt16.self)
+        tableBitWords = max((windowFrames + 63) / 64, 1)
+        guard let bits = calloc(tableBitWords, MemoryLayout<UInt64>.stride) else {
+            preconditionFailure("no memory for the table bitmap of a \(windowFrames)-frame window")
+        }
+        tableBits = bits.assumingMemoryBound(to: UInt64.self)
         let root: HostPhysAddr
         do { root = try Self.allocateRoot(allocator) } catch {
             free(occupancy)
+            free(tableBits)
             throw .outOfFrames(error)
         }
         self.root = root
         rootTable = directMap.pointer(root.raw)!.assumingMemoryBound(to: UInt64.self)
-        tableFrames = [root.raw]
+        precondition(markTable(root.raw))
+    }
+
+    /// The bit of `hpa` in `tableBits`: word and mask; traps outside the window.
+    @inline(__always)
+    private func tableBit(_ hpa: UInt64) -> (word: Int, mask: UInt64) {
+        let offset = hpa &- directMap.physicalBase
+        precondition(hpa >= directMap.physicalBase && offset < directMap.size && offset & (frameSize - 1) == 0,
+                     "table frame \(hex(hpa)) is outside the allocator's window")
+        let f = Int(truncatingIfNeeded: offset &>> 12)
+        return (f &>> 6, UInt64(1) &<< UInt64(f & 63))
+    }
+
+    /// Records `hpa` as one of this table's frames; false if it already was.
+    func markTable(_ hpa: UInt64) -> Bool {
+        let (w, mask) = tableBit(hpa)
+        // SAFETY: w < tableBitWords, since hpa lies inside the window.
+        if tableBits[w] & mask != 0 { return false }
+        tableBits[w] |= mask
+        ownedTableCount &+= 1
+        return true
+    }
+
+    /// Forgets `hpa` as one of this table's frames; false if it was not.
+    func unmarkTable(_ hpa: UInt64) -> Bool {
+        let (w, mask) = tableBit(hpa)
+        // SAFETY: w < tableBitWords, since hpa lies inside the window.
+        if tableBits[w] & mask == 0 { return false }
+        tableBits[w] &= ~mask
+        ownedTableCount &-= 1
+        return true
+    }
+
+    /// True when `hpa` is one of this table's frames (the root's first frame included).
+    public func ownsTable(_ hpa: UInt64) -> Bool {
+        guard hpa >= directMap.physicalBase, hpa &- directMap.physicalBase < directMap.size, hpa & (frameSize - 1) == 0 else { return false }
+        let (w, mask) = tableBit(hpa)
+        // SAFETY: w < tableBitWords, since hpa lies inside the window.
+        return tableBits[w] & mask != 0
+    }
+
+    /// Every table frame this table owns, the root's first frame included.
+    public var tableFrames: Set<UInt64> {
+        var frames = Set<UInt64>(minimumCapacity: ownedTableCount)
+        for w in 0..<tableBitWords {
+            // SAFETY: w < tableBitWords.
+            var word = tableBits[w]
+            while word != 0 {
+                frames.insert(directMap.physicalBase &+ UInt64(w &* 64 &+ word.trailingZeroBitCount) &* frameSize)
+                word &= word &- 1
+            }
+        }
+        return frames
     }
 
     /// A zeroed root: one frame, or `rootFrames` contiguous frames aligned
@@ -78,11 +142,12 @@ public final class NestedPageTable<Format: PageTableFormat> {
         for run in quarantine { allocator.free(run.start, count: run.count) }
         for frame in tableFrames { allocator.free(HostPhysAddr(frame), count: frame == root.raw ? Format.rootFrames : 1) }
         free(occupancy)
+        free(tableBits)
     }
 
     public var rootLevel: Int { Format.levels - 1 }
     /// Frames of table memory, the root's `rootFrames` included.
-    public var tableFrameCount: Int { tableFrames.count + Format.rootFrames - 1 }
+    public var tableFrameCount: Int { ownedTableCount + Format.rootFrames - 1 }
 
     /// Recorded invalidations beyond which they collapse into one for the
     /// whole space, so a caller that rarely takes them holds a bounded list.
@@ -127,7 +192,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     func newTable(level: Int, base: UInt64) throws(PageTableError) -> UInt64 {
         let hpa: HostPhysAddr
         do { hpa = try PhysFrame.zeroedTable(allocator: allocator).intoRaw() } catch { throw .outOfFrames(error) }
-        tableFrames.insert(hpa.raw)
+        precondition(markTable(hpa.raw), "table \(hex(hpa.raw)) handed out twice")
         let t = table(hpa.raw)
         t.occupied.pointee = 0   // a zeroed frame: whatever an earlier table here counted is gone
         index(ofLevel: level)?.set(base, t.base)
@@ -141,7 +206,7 @@ public final class NestedPageTable<Format: PageTableFormat> {
     }
 
     func freeTable(_ hpa: UInt64, level: Int, base: UInt64) {
-        precondition(tableFrames.remove(hpa) != nil, "freeing table \(hex(hpa)) this table does not own")
+        precondition(unmarkTable(hpa), "freeing table \(hex(hpa)) this table does not own")
         index(ofLevel: level)?.clear(base)
         // An empty table is all zero bytes (its count is of non-zero entries).
         release(HostPhysAddr(hpa), count: 1, zeroed: isEmpty(hpa))
