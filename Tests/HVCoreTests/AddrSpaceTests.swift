@@ -216,6 +216,22 @@ struct AddrSpaceTests {
         }
     }
 
+    /// More scattered frames than one batch of the unmap's run list holds:
+    /// every batch reaches the allocator.
+    @Test func unmapAfterManyScatteredFaultsGivesBackEveryFrame() throws {
+        let f = SpaceFixture(frames: 8192)
+        try f.run { space in
+            try space.mapAlloc(GuestPhysAddr(gib), size: 64 * mib2, flags: .readWrite, populate: .lazy)
+            var rng = SplitMix64(seed: 5)
+            let pages = rng.distinct(16384, 5000)  // more than a batch of the run list (4096)
+            for p in pages { _ = space.handlePageFault(GuestPhysAddr(gib + p * kib4), access: .write) }
+            #expect(space.ownedFrameCount == pages.count)
+            try space.unmap(GuestPhysAddr(gib), size: 64 * mib2)
+            #expect(space.ownedFrameCount == 0)
+            #expect(f.tracker.liveFrames == space.tableFrameCount + space.reservedFrames.count, "only tables and the reserve stay live")
+        }
+    }
+
     @Test func mapIdenticalOwnsExactlyThatMemory() throws {
         let f = SpaceFixture()
         try f.run { space in

@@ -259,26 +259,32 @@ struct FrameTests {
 /// does not zero a frame again until the frame has been used and freed.
 @Suite("FrameRunList")
 struct FrameRunListTests {
-    /// Touching runs merge, whatever their sizes; others stay apart; the
-    /// list grows past its capacity and a reset empties it.
-    @Test func mergesTouchingRunsOnly() {
-        let list = FrameRunList(capacity: 2)
+    final class Sink: @unchecked Sendable {
+        var batches: [[FrameRun]] = []
+    }
+
+    /// Touching runs merge, whatever their sizes; others stay apart; a full
+    /// buffer goes to the sink before the next run, the rest at flush.
+    @Test func mergesTouchingRunsAndFlushesWhenFull() {
+        let sink = Sink()
+        let list = FrameRunList(capacity: 2) { sink.batches.append(Array($0)) }
         let base: UInt64 = 0x1_0000_0000
         list.append(base, frames: 1)
         list.append(base + frameSize, frames: 512)       // touches: one run of 513
         list.append(base + 514 * frameSize, frames: 1)   // a gap of one frame
         list.append(base + 515 * frameSize, frames: 2)   // touches the last
-        list.append(base, frames: 1)                     // before, not after: apart
-        for i in 0..<10 { list.append(base + UInt64(2000 + 2 * i) * frameSize, frames: 1) }
-        let runs = list.withRuns { Array($0) }
-        let expected: [FrameRun] = [FrameRun(start: HostPhysAddr(base), count: 513),
-                                    FrameRun(start: HostPhysAddr(base + 514 * frameSize), count: 3),
-                                    FrameRun(start: HostPhysAddr(base), count: 1)]
-        #expect(Array(runs.prefix(3)) == expected)
-        #expect(runs.count == 13)
-        #expect(runs.reduce(0) { $0 + $1.count } == 513 + 3 + 1 + 10)
-        list.reset(reserving: 8)
-        #expect(list.count == 0 && list.withRuns { $0.isEmpty })
+        #expect(sink.batches.isEmpty && list.count == 2)
+        list.append(base, frames: 1)                     // before, not after: a third run, so the two go first
+        let first: [FrameRun] = [FrameRun(start: HostPhysAddr(base), count: 513), FrameRun(start: HostPhysAddr(base + 514 * frameSize), count: 3)]
+        #expect(sink.batches == [first])
+        for i in 0..<3 { list.append(base + UInt64(2000 + 2 * i) * frameSize, frames: 1) }
+        list.flush()
+        #expect(list.count == 0)
+        #expect(sink.batches.count == 3)
+        let frames: Int = sink.batches.flatMap { $0 }.map(\.count).reduce(0, +)
+        #expect(frames == 520)
+        list.flush()
+        #expect(sink.batches.count == 3, "an empty flush sends nothing")
     }
 }
 

@@ -1,27 +1,41 @@
-/// A growing list of frame runs that merges each frame into the run before
-/// it when they touch: what an unmap collects before giving frames back in
-/// one batch. A plain buffer rather than an Array, so appending on the
-/// unmap's per-leaf path has no copy-on-write check (about 20 instructions
-/// a frame after 100,000 scattered faults; callgrind). A class, so the
-/// unmap's leaf closure captures a reference and still gets specialised
-/// into the table walk (a captured non-copyable value stopped that).
+/// The frames an unmap gives back, collected as runs (each frame merged
+/// into the run before it when they touch) and handed to `sink` a batch at
+/// a time: whenever the buffer fills, and at `flush`. A fixed buffer kept
+/// for the owner's life, where an array sized for the unmap cost a 4 MiB
+/// allocation per big unmap, and hundreds of host page faults to fill it
+/// (perf: 100,000 runs after faults touched 400 fresh pages), and where
+/// appending to an array paid a copy-on-write check per leaf. A class, so
+/// the unmap's leaf closure captures a reference and still gets
+/// specialised into the table walk (a captured non-copyable value stopped
+/// that).
 final class FrameRunList {
-    // SAFETY: owned by this object alone (never handed out past withRuns), `count` runs initialised, freed in deinit.
+    /// Runs held before a batch goes to `sink` (64 KiB).
+    static var batchCapacity: Int { 4096 }
+
+    // SAFETY: owned by this object alone (handed out only for the length of a sink call), `count` runs initialised, freed in deinit.
+    private let buffer: UnsafeMutablePointer<FrameRun>
+    private let capacity: Int
+    /// Where the runs go (the page table's release: to the allocator, or
+    /// to the quarantine while releases are deferred).
+    private let sink: (UnsafeBufferPointer<FrameRun>) -> Void
     // Used only under the owning space's lock: no dynamic exclusivity
-    // checks (three of them cost a small unmap about 230 instructions).
-    @exclusivity(unchecked) private var buffer: UnsafeMutablePointer<FrameRun>
-    @exclusivity(unchecked) private var capacity: Int
+    // check (three of them cost a small unmap about 230 instructions).
     @exclusivity(unchecked) private(set) var count = 0
 
-    init(capacity: Int) {
-        self.capacity = max(capacity, 4)
-        buffer = .allocate(capacity: self.capacity)
+    init(capacity: Int = FrameRunList.batchCapacity, sink: @escaping (UnsafeBufferPointer<FrameRun>) -> Void) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        self.sink = sink
+        buffer = .allocate(capacity: capacity)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        precondition(count == 0, "frame runs dropped without a flush")
+        buffer.deallocate()
+    }
 
     /// Adds `frames` frames at `start`, merged into the last run when that
-    /// one ends at `start`.
+    /// one ends at `start`; a full buffer goes to the sink first.
     @inline(__always)
     func append(_ start: UInt64, frames: Int) {
         if count > 0 {
@@ -32,38 +46,18 @@ final class FrameRunList {
                 return
             }
         }
-        if count == capacity { grow() }
-        // SAFETY: count < capacity after grow.
+        if count == capacity { flush() }
+        // SAFETY: count < capacity after a flush.
         (buffer + count).initialize(to: FrameRun(start: HostPhysAddr(start), count: frames))
         count &+= 1
     }
 
+    /// Hands the runs held to the sink and empties the list.
     @inline(never)
-    private func grow() {
-        let bigger = UnsafeMutablePointer<FrameRun>.allocate(capacity: capacity * 2)
-        // SAFETY: both hold at least count runs; FrameRun is trivial, so a move is a copy.
-        bigger.moveInitialize(from: buffer, count: count)
-        buffer.deallocate()
-        buffer = bigger
-        capacity *= 2
-    }
-
-    /// Empties the list, with room for `capacity` runs. A list grown past
-    /// `keptCapacity` by a big unmap gives that memory back.
-    func reset(reserving capacity: Int) {
+    func flush() {
+        guard count > 0 else { return }
+        let n = count
         count = 0
-        let wanted = max(capacity, 4)
-        guard wanted > self.capacity || (self.capacity > Self.keptCapacity && wanted <= Self.keptCapacity) else { return }
-        buffer.deallocate()
-        buffer = .allocate(capacity: wanted)
-        self.capacity = wanted
-    }
-
-    /// The most runs a list keeps room for between uses (64 KiB).
-    static var keptCapacity: Int { 4096 }
-
-    /// The runs, in the order appended.
-    func withRuns<R>(_ body: (UnsafeBufferPointer<FrameRun>) throws -> R) rethrows -> R {
-        try body(UnsafeBufferPointer(start: buffer, count: count))
+        sink(UnsafeBufferPointer(start: buffer, count: n))
     }
 }
